@@ -1,0 +1,31 @@
+// tessera/core/error.hpp — the one exception type tessera throws, and the check macro.
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace tessera {
+
+/// Every error tessera reports: bad shapes, bad arguments, unreadable files.
+/// The message names the operation and the offending values.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+}  // namespace tessera
+
+/// TESSERA_CHECK(cond, "conv2d: input channels " << c << " != weight's " << w);
+/// Throws tessera::Error with the streamed message when `cond` is false.
+#define TESSERA_CHECK(cond, message)                 \
+  do {                                               \
+    if (!(cond)) {                                   \
+      std::ostringstream tessera_check_stream_;      \
+      tessera_check_stream_ << message;              \
+      throw ::tessera::Error(tessera_check_stream_.str()); \
+    }                                                \
+  } while (false)
+
+/// Unconditional form of TESSERA_CHECK.
+#define TESSERA_FAIL(message) TESSERA_CHECK(false, message)

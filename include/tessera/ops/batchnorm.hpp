@@ -1,0 +1,104 @@
+// tessera/ops/batchnorm.hpp — batch normalisation (Ioffe & Szegedy, 2015) over (N, C) or
+// (N, C, H, W), per channel c over its M = N·H·W values:
+//     x̂ = (x − μ_c) / sqrt(σ²_c + eps),   y = γ_c·x̂ + β_c
+// Training uses the batch's μ, σ² (biased) and updates the running statistics as PyTorch:
+//     running_mean ← (1 − m)·running_mean + m·μ,   running_var ← (1 − m)·running_var + m·σ²·M/(M − 1)
+// Eval uses the running statistics. Backward (training; eval drops the two mean terms):
+//     dx = γ·invstd · (dy − mean(dy) − x̂·mean(dy·x̂)),   dγ = Σ dy·x̂,   dβ = Σ dy
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include "../autograd/var.hpp"
+#include "../core/parallel.hpp"
+
+namespace tessera {
+
+template <class T>
+Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tensor<T>& running_mean,
+                  Tensor<T>& running_var, bool training, T momentum = T(0.1), T eps = T(1e-5)) {
+  const Shape& s = x.shape();
+  TESSERA_CHECK(s.size() == 2 || s.size() == 4, "batch_norm: input must be (N, C) or (N, C, H, W), got " << s);
+  const std::size_t batch = s[0], channels = s[1], plane = s.numel(2, s.size()), count = batch * plane;
+  const Shape stat_shape{channels};
+  TESSERA_CHECK(gamma.shape() == stat_shape && beta.shape() == stat_shape && running_mean.shape() == stat_shape &&
+                    running_var.shape() == stat_shape,
+                "batch_norm: input " << s << " has " << channels << " channels but weight is " << gamma.shape()
+                                     << ", bias " << beta.shape() << ", running_mean " << running_mean.shape()
+                                     << ", running_var " << running_var.shape());
+  TESSERA_CHECK(!training || count > 1,
+                "batch_norm: training needs more than one value per channel, got input " << s);
+
+  const T* px = x.value().data();
+  Tensor<T> x_hat = Tensor<T>::empty(s);
+  Tensor<T> inv_std = Tensor<T>::empty(stat_shape);
+  Tensor<T> y = Tensor<T>::empty(s);
+  T* ph = x_hat.data();
+  T* py = y.data();
+  parallel_for(0, channels, 1, [&](std::size_t c) {
+    T mu, var;
+    if (training) {  // two passes, in double: stable for large M and large means
+      double sum = 0, sq = 0;
+      for (std::size_t n = 0; n < batch; ++n)
+        for (std::size_t i = 0; i < plane; ++i) sum += px[(n * channels + c) * plane + i];
+      const double m = sum / double(count);
+      for (std::size_t n = 0; n < batch; ++n)
+        for (std::size_t i = 0; i < plane; ++i) {
+          const double d = px[(n * channels + c) * plane + i] - m;
+          sq += d * d;
+        }
+      mu = T(m);
+      var = T(sq / double(count));
+      running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mu;
+      running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var * T(count) / T(count - 1);
+    } else {
+      mu = running_mean[c];
+      var = running_var[c];
+    }
+    const T istd = T(1) / std::sqrt(var + eps), g = gamma.value()[c], b = beta.value()[c];
+    inv_std[c] = istd;
+    for (std::size_t n = 0; n < batch; ++n)
+      for (std::size_t i = 0; i < plane; ++i) {
+        const std::size_t k = (n * channels + c) * plane + i;
+        ph[k] = (px[k] - mu) * istd;
+        py[k] = g * ph[k] + b;
+      }
+  });
+
+  return make_op_result(
+      "batch_norm", std::move(y), {&x, &gamma, &beta},
+      [x, gamma, beta, x_hat = std::move(x_hat), inv_std = std::move(inv_std), training, batch, channels, plane,
+       count](const Tensor<T>& gy, const Tensor<T>&) {
+        Tensor<T> dgamma = Tensor<T>::empty({channels}), dbeta = Tensor<T>::empty({channels});
+        Tensor<T> dx = needs_grad(x) ? Tensor<T>::empty(x.shape()) : Tensor<T>();
+        const T* pg = gy.data();
+        const T* ph = x_hat.data();
+        parallel_for(0, channels, 1, [&](std::size_t c) {
+          double sum_dy = 0, sum_dy_xhat = 0;
+          for (std::size_t n = 0; n < batch; ++n)
+            for (std::size_t i = 0; i < plane; ++i) {
+              const std::size_t k = (n * channels + c) * plane + i;
+              sum_dy += pg[k];
+              sum_dy_xhat += double(pg[k]) * ph[k];
+            }
+          dgamma[c] = T(sum_dy_xhat);
+          dbeta[c] = T(sum_dy);
+          if (!dx.defined()) return;
+          const T mean_dy = training ? T(sum_dy / double(count)) : T(0);
+          const T mean_dy_xhat = training ? T(sum_dy_xhat / double(count)) : T(0);
+          const T scale = gamma.value()[c] * inv_std[c];
+          T* pdx = dx.data();
+          for (std::size_t n = 0; n < batch; ++n)
+            for (std::size_t i = 0; i < plane; ++i) {
+              const std::size_t k = (n * channels + c) * plane + i;
+              pdx[k] = scale * (pg[k] - mean_dy - ph[k] * mean_dy_xhat);
+            }
+        });
+        if (dx.defined()) accumulate_grad(x, std::move(dx));
+        accumulate_grad(gamma, std::move(dgamma));
+        accumulate_grad(beta, std::move(dbeta));
+      });
+}
+
+}  // namespace tessera

@@ -1,0 +1,68 @@
+// tessera/optim/adam.hpp — Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019) with
+// PyTorch's update rule (torch.optim.Adam / AdamW), for step t:
+//     Adam: g ← grad + wd·p        AdamW: p ← p·(1 − lr·wd), g ← grad
+//     m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²
+//     p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)
+#pragma once
+
+#include <cmath>
+
+#include "optimizer.hpp"
+
+namespace tessera::optim {
+
+template <class T>
+class Adam : public Optimizer<T> {
+ public:
+  Adam(std::vector<Var<T>> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+       double weight_decay = 0.0)
+      : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay, false) {}
+
+  std::vector<std::pair<std::string, Tensor<T>*>> named_state() override {
+    std::vector<std::pair<std::string, Tensor<T>*>> out;
+    this->add_state(out, "exp_avg", exp_avg_);
+    this->add_state(out, "exp_avg_sq", exp_avg_sq_);
+    return out;
+  }
+
+ protected:
+  Adam(std::vector<Var<T>> params, double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled)
+      : Optimizer<T>(std::move(params), lr), beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay),
+        decoupled_(decoupled) {
+    TESSERA_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
+                  "Adam: betas must be in [0, 1), got " << beta1 << ", " << beta2);
+    TESSERA_CHECK(eps >= 0, "Adam: eps must be non-negative, got " << eps);
+    exp_avg_ = this->zeros_like_params();
+    exp_avg_sq_ = this->zeros_like_params();
+  }
+
+  void update(std::size_t i, Tensor<T>& param, const Tensor<T>& grad) override {
+    auto p = param.array();
+    auto m = exp_avg_[i].array();
+    auto v = exp_avg_sq_[i].array();
+    const double t = double(this->step_counts_[i]);
+    if (decoupled_) p *= T(1 - this->lr_ * weight_decay_);
+    const auto g = (decoupled_ || weight_decay_ == 0.0) ? grad.array().eval() : (grad.array() + T(weight_decay_) * p).eval();
+    m = T(beta1_) * m + T(1 - beta1_) * g;
+    v = T(beta2_) * v + T(1 - beta2_) * g * g;
+    const T step_size = T(this->lr_ / (1 - std::pow(beta1_, t)));
+    const T sqrt_bias2 = T(std::sqrt(1 - std::pow(beta2_, t)));
+    p -= step_size * m / (v.sqrt() / sqrt_bias2 + T(eps_));
+  }
+
+ private:
+  double beta1_, beta2_, eps_, weight_decay_;
+  bool decoupled_;
+  std::vector<Tensor<T>> exp_avg_, exp_avg_sq_;
+};
+
+/// Adam with decoupled weight decay (default 0.01, as PyTorch).
+template <class T>
+class AdamW : public Adam<T> {
+ public:
+  AdamW(std::vector<Var<T>> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+        double weight_decay = 0.01)
+      : Adam<T>(std::move(params), lr, beta1, beta2, eps, weight_decay, true) {}
+};
+
+}  // namespace tessera::optim

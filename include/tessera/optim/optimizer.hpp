@@ -1,0 +1,70 @@
+// tessera/optim/optimizer.hpp — the base of every optimizer: the parameters it updates, their
+// per-parameter state (what a checkpoint saves), zero_grad and step.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../autograd/var.hpp"
+
+namespace tessera::optim {
+
+template <class T>
+class Optimizer {
+ public:
+  explicit Optimizer(std::vector<Var<T>> params, double lr) : params_(std::move(params)), lr_(lr) {
+    TESSERA_CHECK(lr >= 0.0, "optimizer: learning rate must be non-negative, got " << lr);
+    for (const auto& p : params_)
+      TESSERA_CHECK(p.defined() && p.requires_grad(), "optimizer: every parameter must be a Var that requires grad");
+    step_counts_.assign(params_.size(), 0);
+  }
+  virtual ~Optimizer() = default;
+
+  /// Applies one update to every parameter that has a gradient (others are skipped, as in PyTorch).
+  void step() {
+    NoGradGuard no_grad;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      if (!params_[i].has_grad()) continue;
+      ++step_counts_[i];
+      update(i, params_[i].value(), params_[i].grad());
+    }
+  }
+
+  /// Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
+  void zero_grad() {
+    for (auto& p : params_) p.zero_grad();
+  }
+
+  double lr() const { return lr_; }
+  void set_lr(double lr) { lr_ = lr; }
+  const std::vector<Var<T>>& params() const { return params_; }
+
+  /// Updates applied to each parameter so far (Adam's bias correction reads it).
+  std::vector<std::uint64_t>& step_counts() { return step_counts_; }
+  /// Per-parameter state tensors, named "<param index>.<state>" ("0.exp_avg", ...).
+  virtual std::vector<std::pair<std::string, Tensor<T>*>> named_state() = 0;
+
+ protected:
+  /// One update of parameter i in place, given its gradient.
+  virtual void update(std::size_t i, Tensor<T>& param, const Tensor<T>& grad) = 0;
+
+  /// Per-parameter zero tensors shaped like the parameters (state is allocated up front so a
+  /// checkpoint sees the same state layout from the first step on).
+  std::vector<Tensor<T>> zeros_like_params() const {
+    std::vector<Tensor<T>> out;
+    for (const auto& p : params_) out.push_back(Tensor<T>::zeros(p.shape()));
+    return out;
+  }
+  static void add_state(std::vector<std::pair<std::string, Tensor<T>*>>& out, const char* name,
+                        std::vector<Tensor<T>>& tensors) {
+    for (std::size_t i = 0; i < tensors.size(); ++i) out.emplace_back(std::to_string(i) + "." + name, &tensors[i]);
+  }
+
+  std::vector<Var<T>> params_;
+  double lr_;
+  std::vector<std::uint64_t> step_counts_;
+};
+
+}  // namespace tessera::optim

@@ -1,0 +1,41 @@
+// tessera/tessera.hpp — the umbrella header: everything, nothing else.
+// Layers of the library, each depending only on those above it:
+//   core (tensor, shape, rng, allocator, parallel) → autograd (Var) → ops → nn → optim
+#pragma once
+
+#include "core/allocator.hpp"
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/rng.hpp"
+#include "core/shape.hpp"
+#include "core/tensor.hpp"
+
+#include "autograd/var.hpp"
+
+#include "ops/batchnorm.hpp"
+#include "ops/broadcast.hpp"
+#include "ops/conv.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/matmul.hpp"
+#include "ops/pool.hpp"
+#include "ops/reduce.hpp"
+#include "ops/shape.hpp"
+
+#include "nn/activations.hpp"
+#include "nn/batchnorm.hpp"
+#include "nn/conv2d.hpp"
+#include "nn/conv2d_transpose.hpp"
+#include "nn/dense.hpp"
+#include "nn/dropout.hpp"
+#include "nn/embedding.hpp"
+#include "nn/init.hpp"
+#include "nn/losses.hpp"
+#include "nn/module.hpp"
+#include "nn/padding.hpp"
+#include "nn/pooling.hpp"
+#include "nn/reshape.hpp"
+#include "nn/sequential.hpp"
+
+#include "optim/adam.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/sgd.hpp"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Configure build/, build everything and run the full ctest suite.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/deps.sh
+
+jobs=$(( $(nproc) < 2 ? $(nproc) : 2 ))
+# Pick the generator only on first configure; re-configuring an existing tree keeps its own.
+generator=()
+if [[ ! -f build/CMakeCache.txt ]]; then
+    generator=(-G Ninja)
+fi
+cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
