@@ -123,10 +123,10 @@ class Var {
       Node<T>& n = **it;
       if (n.is_leaf()) continue;
       if (n.grad.defined()) n.backward(n.grad, n.value);
+      n.grad = Tensor<T>();  // only leaves keep gradients, as in PyTorch
       if (!retain_graph) {
         n.backward = nullptr;
         n.inputs.clear();
-        n.grad = Tensor<T>();
         n.requires_grad = false;  // a freed node can take no second backward
       }
     }

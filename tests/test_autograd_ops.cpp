@@ -1,0 +1,389 @@
+// Autograd mechanics and every op: gradient checks in double, hand-computed values, errors.
+#include "gradcheck.hpp"
+
+using namespace tessera;
+using tessera::testing::away_from_zero;
+using tessera::testing::check_gradients;
+
+namespace {
+Var<double> leaf(const Shape& s, Rng& rng) { return Var<double>(Tensor<double>::randn(s, rng), true); }
+Var<double> positive_leaf(const Shape& s, Rng& rng) {
+  return Var<double>(Tensor<double>::uniform(s, rng, 0.5, 2.0), true);
+}
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+}  // namespace
+
+// ---- autograd mechanics -----------------------------------------------------------------------
+
+TEST_CASE("backward of mean(a*a) gives 2a/n", "[autograd]") {
+  Rng rng(42);
+  Var<double> a(Tensor<double>::randn({3, 4}, rng), true);
+  Var<double> loss = mean(a * a);
+  loss.backward();
+  for (std::size_t i = 0; i < 12; ++i) CHECK(a.grad()[i] == Approx(a.value()[i] * 2 / 12));
+}
+
+TEST_CASE("gradients accumulate over backward calls until zero_grad", "[autograd]") {
+  Var<double> x(Tensor<double>({2}, {1.0, -2.0}), true);
+  sum(x * 3.0).backward();
+  sum(x * x).backward();
+  CHECK(x.grad()[0] == Approx(3 + 2 * 1.0));
+  CHECK(x.grad()[1] == Approx(3 + 2 * -2.0));
+  x.zero_grad();
+  CHECK_FALSE(x.has_grad());
+  CHECK(x.grad()[0] == 0.0);  // an absent gradient reads as zeros
+}
+
+TEST_CASE("a shared subexpression receives the sum of its uses", "[autograd]") {
+  Var<double> x(Tensor<double>::full({3}, 1.5), true);
+  Var<double> y = x * x;
+  sum(y + y * x + x).backward();  // d/dx (x² + x³ + x) = 2x + 3x² + 1
+  CHECK(x.grad()[0] == Approx(2 * 1.5 + 3 * 1.5 * 1.5 + 1));
+}
+
+TEST_CASE("NoGradGuard records no graph; detach cuts it", "[autograd]") {
+  Var<double> x(Tensor<double>::ones({2}), true);
+  {
+    NoGradGuard guard;
+    CHECK_FALSE(grad_enabled());
+    Var<double> y = x * 2.0;
+    CHECK_FALSE(y.requires_grad());
+    CHECK_THROWS_AS(sum(y).backward(), Error);
+  }
+  CHECK(grad_enabled());
+  Var<double> z = x.detach() * x;  // only the second factor carries gradient
+  sum(z).backward();
+  CHECK(x.grad()[0] == Approx(1.0));
+}
+
+TEST_CASE("backward needs a scalar or an upstream gradient of the result's shape", "[autograd][errors]") {
+  Var<double> x(Tensor<double>::ones({2, 3}), true);
+  Var<double> y = x * 2.0;
+  CHECK_THAT(error_of([&] { y.backward(); }), Catch::Contains("(2, 3)"));
+  CHECK_THAT(error_of([&] { y.backward(Tensor<double>::ones({3, 2})); }), Catch::Contains("(3, 2)"));
+  y.backward(Tensor<double>::full({2, 3}, 0.5));
+  CHECK(x.grad()[4] == Approx(1.0));
+}
+
+TEST_CASE("the graph is freed after backward unless retained", "[autograd]") {
+  Var<double> x(Tensor<double>::ones({1}), true);
+  Var<double> y = exp(x);
+  y.backward(/*retain_graph=*/true);
+  y.backward();
+  CHECK(x.grad()[0] == Approx(2 * std::exp(1.0)));
+  CHECK_THROWS_AS(y.backward(), Error);  // freed: a second pass has nothing to walk
+}
+
+TEST_CASE("a very deep graph backpropagates without exhausting the stack", "[autograd]") {
+  Var<double> x(Tensor<double>::ones({1}), true);
+  Var<double> y = x;
+  for (int i = 0; i < 20000; ++i) y = y * 1.0001;
+  y.backward();
+  CHECK(x.grad()[0] == Approx(std::pow(1.0001, 20000)));
+}
+
+// ---- elementwise and broadcasting ---------------------------------------------------------------
+
+TEST_CASE("binary ops: gradients with equal shapes and with broadcasting", "[ops][gradcheck]") {
+  Rng rng(1);
+  struct Case {
+    Shape a, b;
+  };
+  const std::vector<Case> cases{{{2, 3}, {2, 3}},       {{2, 3}, {}},      {{}, {2, 3}},      {{4, 3}, {3}},
+                                {{2, 3, 4, 5}, {3, 1, 1}}, {{3, 1}, {1, 4}}, {{2, 1, 4}, {3, 1}}};
+  for (const auto& c : cases) {
+    Var<double> a = leaf(c.a, rng), b = positive_leaf(c.b, rng);
+    std::ostringstream shapes;
+    shapes << c.a << " with " << c.b;
+    check_gradients("add " + shapes.str(), {a, b}, [&] { return a + b; });
+    check_gradients("sub " + shapes.str(), {a, b}, [&] { return a - b; });
+    check_gradients("mul " + shapes.str(), {a, b}, [&] { return a * b; });
+    check_gradients("div " + shapes.str(), {a, b}, [&] { return a / b; });
+  }
+}
+
+TEST_CASE("broadcast values follow NumPy rules", "[ops]") {
+  Var<double> a(Tensor<double>({2, 1}, {1, 2}));
+  Var<double> b(Tensor<double>({3}, {10, 20, 30}));
+  const Tensor<double> c = (a + b).value();
+  REQUIRE(c.shape() == Shape{2, 3});
+  CHECK(c.to_vector() == std::vector<double>{11, 21, 31, 12, 22, 32});
+  Var<double> image(Tensor<double>::ones({2, 3, 2, 2}));
+  Var<double> per_channel(Tensor<double>({3, 1, 1}, {1, 2, 3}));
+  const Tensor<double> scaled = (image * per_channel).value();
+  CHECK(scaled.at(1, 2, 1, 1) == 3.0);
+  CHECK(scaled.at(0, 1, 0, 1) == 2.0);
+}
+
+TEST_CASE("scalar operators on both sides", "[ops][gradcheck]") {
+  Rng rng(2);
+  Var<double> a = positive_leaf({3, 2}, rng);
+  check_gradients("a * 2 + 1", {a}, [&] { return a * 2.0 + 1.0; });
+  check_gradients("3 - a", {a}, [&] { return 3.0 - a; });
+  check_gradients("1 / a", {a}, [&] { return 1.0 / a; });
+  check_gradients("a / 4 - 1", {a}, [&] { return a / 4.0 - 1.0; });
+  check_gradients("-a", {a}, [&] { return -a; });
+  CHECK((2.0 - a).value()[0] == Approx(2.0 - a.value()[0]));
+}
+
+TEST_CASE("pointwise functions: gradients", "[ops][gradcheck]") {
+  Rng rng(3);
+  Var<double> x(away_from_zero({4, 5}, rng), true);
+  Var<double> pos = positive_leaf({4, 5}, rng);
+  check_gradients("exp", {x}, [&] { return exp(x); });
+  check_gradients("log", {pos}, [&] { return log(pos); });
+  check_gradients("sqrt", {pos}, [&] { return sqrt(pos); });
+  check_gradients("pow 3", {x}, [&] { return pow(x, 3.0); });
+  check_gradients("pow 0.5", {pos}, [&] { return pow(pos, 0.5); });
+  check_gradients("pow -1.5", {pos}, [&] { return pow(pos, -1.5); });
+  check_gradients("abs", {x}, [&] { return abs(x); });
+  check_gradients("tanh", {x}, [&] { return tanh(x); });
+  check_gradients("sigmoid", {x}, [&] { return sigmoid(x); });
+  check_gradients("relu", {x}, [&] { return relu(x); });
+  check_gradients("leaky_relu", {x}, [&] { return leaky_relu(x, 0.2); });
+  check_gradients("softplus", {x}, [&] { return softplus(x); });
+  Var<double> big(Tensor<double>({4}, {-800.0, -30.0, 30.0, 800.0}), true);
+  check_gradients("sigmoid, large |x|", {big}, [&] { return sigmoid(big); });
+  check_gradients("softplus, large |x|", {big}, [&] { return softplus(big); });
+}
+
+TEST_CASE("pointwise functions: values", "[ops]") {
+  Var<double> x(Tensor<double>({4}, {-2.0, -0.5, 0.0, 3.0}));
+  CHECK(relu(x).value().to_vector() == std::vector<double>{0, 0, 0, 3});
+  CHECK(leaky_relu(x, 0.2).value()[0] == Approx(-0.4));
+  CHECK(leaky_relu(x).value()[1] == Approx(-0.005));  // PyTorch's default slope 0.01
+  CHECK(sigmoid(x).value()[2] == Approx(0.5));
+  CHECK(softplus(x).value()[3] == Approx(std::log1p(std::exp(3.0))));
+  CHECK(abs(x).value()[0] == 2.0);
+  const Var<double> huge(Tensor<double>({2}, {-1000.0, 1000.0}));
+  CHECK(sigmoid(huge).value()[0] == 0.0);
+  CHECK(softplus(huge).value()[1] == 1000.0);  // no overflow
+}
+
+// ---- reductions, matmul, shape ops ------------------------------------------------------------------
+
+TEST_CASE("sum and mean: all and over axes", "[ops][gradcheck]") {
+  Rng rng(4);
+  Var<double> x = leaf({2, 3, 4}, rng);
+  check_gradients("sum", {x}, [&] { return sum(x); });
+  check_gradients("mean", {x}, [&] { return mean(x); });
+  check_gradients("sum axis 1", {x}, [&] { return sum(x, {1}); });
+  check_gradients("sum axes 0,2 keepdim", {x}, [&] { return sum(x, {0, 2}, true); });
+  check_gradients("mean axis -1", {x}, [&] { return mean(x, {-1}); });
+  check_gradients("mean axes 1,2", {x}, [&] { return mean(x, {1, 2}); });
+
+  Var<double> t(Tensor<double>({2, 3}, {1, 2, 3, 4, 5, 6}));
+  CHECK(sum(t).value().item() == 21.0);
+  CHECK(sum(t).shape().size() == 0);
+  CHECK(sum(t, {0}).value().to_vector() == std::vector<double>{5, 7, 9});
+  CHECK(mean(t, {1}).value().to_vector() == std::vector<double>{2, 5});
+  CHECK(mean(t, {1}, true).shape() == Shape{2, 1});
+  CHECK_THROWS_AS(sum(t, {2}), Error);
+  CHECK_THROWS_AS(sum(t, {0, 0}), Error);
+}
+
+TEST_CASE("matmul and linear", "[ops][gradcheck]") {
+  Rng rng(5);
+  Var<double> a = leaf({3, 4}, rng), b = leaf({4, 5}, rng);
+  check_gradients("matmul", {a, b}, [&] { return matmul(a, b); });
+  Var<double> x = leaf({6, 4}, rng), w = leaf({3, 4}, rng), bias = leaf({3}, rng);
+  check_gradients("linear", {x, w, bias}, [&] { return linear(x, w, bias); });
+  check_gradients("linear without bias", {x, w}, [&] { return linear(x, w); });
+
+  Var<double> m(Tensor<double>({2, 2}, {1, 2, 3, 4})), n(Tensor<double>({2, 1}, {5, 6}));
+  CHECK(matmul(m, n).value().to_vector() == std::vector<double>{17, 39});
+  const std::string err = error_of([&] { matmul(a, a); });
+  CHECK_THAT(err, Catch::Contains("matmul") && Catch::Contains("(3, 4)"));
+}
+
+TEST_CASE("reshape, flatten, concat and slice", "[ops][gradcheck]") {
+  Rng rng(6);
+  Var<double> x = leaf({2, 3, 4}, rng);
+  check_gradients("reshape", {x}, [&] { return reshape(x, Shape{4, 6}); });
+  check_gradients("flatten", {x}, [&] { return flatten(x); });
+  Var<double> y = leaf({2, 5, 4}, rng), z = leaf({2, 1, 4}, rng);
+  check_gradients("concat axis 1", {x, y, z}, [&] { return concat<double>({x, y, z}, 1); });
+  Var<double> u = leaf({1, 3, 4}, rng);
+  check_gradients("concat axis 0", {x, u}, [&] { return concat<double>({x, u}, 0); });
+  Var<double> v = leaf({2, 3, 2}, rng);
+  check_gradients("concat last axis", {x, v}, [&] { return concat<double>({x, v}, -1); });
+  check_gradients("slice batch", {x}, [&] { return slice(x, 1, 2); });
+  check_gradients("slice axis 2", {x}, [&] { return slice(x, 1, 3, 2); });
+
+  Var<double> p(Tensor<double>({2, 2}, {1, 2, 3, 4})), q(Tensor<double>({2, 1}, {9, 8}));
+  CHECK(concat<double>({p, q}, 1).value().to_vector() == std::vector<double>{1, 2, 9, 3, 4, 8});
+  CHECK(slice(p, 1, 2).value().to_vector() == std::vector<double>{3, 4});
+  CHECK_THAT(error_of([&] { concat<double>({p, q}, 0); }), Catch::Contains("(2, 2)") && Catch::Contains("(2, 1)"));
+  CHECK_THROWS_AS(slice(p, 1, 3), Error);
+  CHECK_THROWS_AS(reshape(p, Shape{3}), Error);
+}
+
+TEST_CASE("embedding gathers rows and scatter-adds repeated indices", "[ops][gradcheck]") {
+  Rng rng(7);
+  Var<double> w = leaf({5, 3}, rng);
+  const std::vector<std::int64_t> idx{4, 0, 4, 2};
+  check_gradients("embedding", {w}, [&] { return embedding(w, idx); });
+  const Tensor<double> rows = embedding(w, idx).value();
+  CHECK(rows.at(2, 1) == w.value().at(4, 1));
+  CHECK_THROWS_AS(embedding(w, {5}), Error);
+}
+
+// ---- convolution ------------------------------------------------------------------------------------
+
+TEST_CASE("conv2d: hand-computed values", "[ops][conv]") {
+  Var<double> x(Tensor<double>({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  Var<double> w(Tensor<double>({1, 1, 2, 2}, {1, 0, 0, -1}));
+  Var<double> b(Tensor<double>({1}, {0.5}));
+  // y[i][j] = x[i][j] − x[i+1][j+1] = −4 everywhere, plus bias
+  CHECK(conv2d(x, w, b).value().to_vector() == std::vector<double>{-3.5, -3.5, -3.5, -3.5});
+  // stride 2, padding 1: windows start at (−1, −1), (−1, 1), (1, −1), (1, 1)
+  CHECK(conv2d(x, w, Var<double>(), 2, 1).value().to_vector() == std::vector<double>{-1, -3, -7, -4});
+  // two output channels, two input channels: each output sums its input channels
+  Var<double> x2(Tensor<double>({1, 2, 1, 1}, {2, 3}));
+  Var<double> w2(Tensor<double>({2, 2, 1, 1}, {1, 1, 10, -1}));
+  CHECK(conv2d(x2, w2, Var<double>()).value().to_vector() == std::vector<double>{5, 17});
+}
+
+TEST_CASE("conv2d_transpose: hand-computed values and output size", "[ops][conv]") {
+  Var<double> x(Tensor<double>({1, 1, 2, 2}, {1, 2, 3, 4}));
+  Var<double> ones(Tensor<double>::ones({1, 1, 2, 2}));
+  // stride 1: every input spreads over a 2x2 block; overlaps add
+  CHECK(conv2d_transpose(x, ones, Var<double>()).value().to_vector() ==
+        std::vector<double>{1, 3, 2, 4, 10, 6, 3, 7, 4});
+  // stride 2: blocks do not overlap, each input value is replicated 2x2
+  const Tensor<double> up = conv2d_transpose(x, ones, Var<double>(), 2).value();
+  REQUIRE(up.shape() == Shape{1, 1, 4, 4});
+  CHECK(up.at(0, 0, 0, 1) == 1.0);
+  CHECK(up.at(0, 0, 3, 2) == 4.0);
+  CHECK(up.at(0, 0, 1, 2) == 2.0);
+  // (H − 1)·s − 2p + k + output_padding
+  Rng rng(8);
+  Var<double> w = leaf({1, 2, 4, 4}, rng);
+  Var<double> in = leaf({1, 1, 5, 7}, rng);
+  CHECK(conv2d_transpose(in, w, Var<double>(), 2, 1).shape() == Shape{1, 2, 10, 14});
+  CHECK(conv2d_transpose(in, w, Var<double>(), 3, 0, 2).shape() == Shape{1, 2, 18, 24});
+  CHECK_THROWS_AS(conv2d_transpose(in, w, Var<double>(), 2, 1, 2), Error);  // output_padding ≥ stride
+}
+
+TEST_CASE("conv2d and conv2d_transpose: gradients", "[ops][conv][gradcheck]") {
+  Rng rng(9);
+  struct Case {
+    std::size_t n, c_in, c_out, h, w, k, stride, pad, out_pad;
+  };
+  const std::vector<Case> cases{{2, 1, 1, 4, 4, 3, 1, 0, 0},
+                                {2, 3, 2, 5, 6, 4, 2, 1, 0},  // stride 2, padding 1, non-square, C ≠ 1
+                                {1, 2, 3, 7, 5, 3, 2, 1, 1},
+                                {3, 2, 2, 3, 4, 1, 1, 0, 0}};
+  for (const auto& c : cases) {
+    std::ostringstream name;
+    name << "N" << c.n << " C" << c.c_in << "->" << c.c_out << " " << c.h << "x" << c.w << " k" << c.k << " s" << c.stride
+         << " p" << c.pad;
+    Var<double> x = leaf({c.n, c.c_in, c.h, c.w}, rng);
+    Var<double> w = leaf({c.c_out, c.c_in, c.k, c.k}, rng), b = leaf({c.c_out}, rng);
+    check_gradients("conv2d " + name.str(), {x, w, b}, [&] { return conv2d(x, w, b, c.stride, c.pad); });
+    check_gradients("conv2d no bias " + name.str(), {x, w}, [&] { return conv2d(x, w, Var<double>(), c.stride, c.pad); });
+    Var<double> wt = leaf({c.c_in, c.c_out, c.k, c.k}, rng);
+    check_gradients("conv2d_transpose " + name.str(), {x, wt, b},
+                    [&] { return conv2d_transpose(x, wt, b, c.stride, c.pad, c.out_pad); });
+  }
+}
+
+TEST_CASE("conv2d: shape errors name the op and both shapes", "[ops][conv][errors]") {
+  Var<double> x(Tensor<double>::zeros({1, 3, 8, 8}));
+  Var<double> w(Tensor<double>::zeros({4, 2, 3, 3}));
+  const std::string err = error_of([&] { conv2d(x, w, Var<double>()); });
+  CHECK_THAT(err, Catch::Contains("conv2d") && Catch::Contains("(1, 3, 8, 8)") && Catch::Contains("(4, 2, 3, 3)"));
+  CHECK_THROWS_AS(conv2d(Var<double>(Tensor<double>::zeros({3, 8, 8})), w, Var<double>()), Error);
+  CHECK_THROWS_AS(conv2d(Var<double>(Tensor<double>::zeros({1, 2, 2, 2})), w, Var<double>()), Error);  // kernel too big
+}
+
+TEST_CASE("im2col and col2im are adjoint", "[ops][conv]") {
+  // ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for all x, c: the identity conv2d's backward relies on
+  Rng rng(10);
+  const ConvGeometry g = conv_geometry("test", 3, 7, 6, 3, 2, 1);
+  const Tensor<double> x = Tensor<double>::randn({2, 3, 7, 6}, rng);
+  const Tensor<double> cols = im2col(x, g);
+  const Tensor<double> c = Tensor<double>::randn(cols.shape(), rng);
+  const Tensor<double> back = col2im(c, 2, g);
+  CHECK((cols.array() * c.array()).sum() == Approx((x.array() * back.array()).sum()));
+}
+
+// ---- pooling and batch norm ---------------------------------------------------------------------------
+
+TEST_CASE("max and average pooling: gradients", "[ops][pool][gradcheck]") {
+  Rng rng(11);
+  // distinct values so that no window has a tie (central differences cannot see a tie's choice)
+  Tensor<double> distinct = Tensor<double>::empty({2, 3, 6, 5});
+  for (std::size_t i = 0; i < distinct.size(); ++i) distinct[i] = std::sin(double(i) * 1.7) * 3 + i * 1e-3;
+  Var<double> x(distinct, true);
+  check_gradients("max_pool2d 2/2", {x}, [&] { return max_pool2d(x, 2, 2); });
+  check_gradients("max_pool2d 3/1 overlapping", {x}, [&] { return max_pool2d(x, 3, 1); });
+  check_gradients("avg_pool2d 2/2", {x}, [&] { return avg_pool2d(x, 2, 2); });
+  check_gradients("avg_pool2d 3/2 overlapping", {x}, [&] { return avg_pool2d(x, 3, 2); });
+}
+
+TEST_CASE("max pooling with ties sends the gradient to the first maximum only", "[ops][pool]") {
+  Var<double> x(Tensor<double>({1, 1, 2, 4}, {7, 7, 1, 5, 7, 7, 5, 5}), true);
+  Var<double> y = max_pool2d(x, 2, 2);
+  CHECK(y.value().to_vector() == std::vector<double>{7, 5});
+  sum(y).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{1, 0, 0, 1, 0, 0, 0, 0});
+}
+
+TEST_CASE("average pooling values", "[ops][pool]") {
+  Var<double> x(Tensor<double>({1, 1, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}));
+  CHECK(avg_pool2d(x, 2, 2).value().to_vector() == std::vector<double>{3.5, 5.5});
+}
+
+TEST_CASE("batch_norm: gradients in training and eval mode", "[ops][batchnorm][gradcheck]") {
+  Rng rng(12);
+  for (const Shape& s : {Shape{5, 3}, Shape{3, 2, 3, 4}}) {
+    Var<double> x = leaf(s, rng), gamma = positive_leaf({s[1]}, rng), beta = leaf({s[1]}, rng);
+    Tensor<double> rm = Tensor<double>::randn({s[1]}, rng);
+    Tensor<double> rv = Tensor<double>::uniform({s[1]}, rng, 0.5, 2.0);
+    std::ostringstream name;
+    name << s;
+    check_gradients("batch_norm train " + name.str(), {x, gamma, beta},
+                    [&] { return batch_norm(x, gamma, beta, rm, rv, true); });
+    check_gradients("batch_norm eval " + name.str(), {x, gamma, beta},
+                    [&] { return batch_norm(x, gamma, beta, rm, rv, false); });
+  }
+}
+
+TEST_CASE("batch_norm normalises each channel and checks its parameters' shapes", "[ops][batchnorm]") {
+  Rng rng(13);
+  Var<double> x(Tensor<double>::randn({8, 2, 3, 3}, rng, 5.0, 3.0));
+  Var<double> gamma(Tensor<double>::ones({2})), beta(Tensor<double>::zeros({2}));
+  Tensor<double> rm = Tensor<double>::zeros({2}), rv = Tensor<double>::ones({2});
+  const Tensor<double> y = batch_norm(x, gamma, beta, rm, rv, true).value();
+  double s = 0, sq = 0;
+  for (std::size_t n = 0; n < 8; ++n)
+    for (std::size_t i = 0; i < 9; ++i) {
+      const double v = y[(n * 2 + 1) * 9 + i];
+      s += v;
+      sq += v * v;
+    }
+  CHECK(s / 72 == Approx(0).margin(1e-12));
+  CHECK(sq / 72 == Approx(1).epsilon(1e-4));  // variance 1 up to eps
+  Var<double> wrong(Tensor<double>::ones({3}));
+  CHECK_THAT(error_of([&] { batch_norm(x, wrong, beta, rm, rv, true); }), Catch::Contains("batch_norm") && Catch::Contains("(3)"));
+  Var<double> single(Tensor<double>::ones({1, 2}));
+  CHECK_THROWS_AS(batch_norm(single, gamma, beta, rm, rv, true), Error);  // one value per channel
+}
+
+TEST_CASE("broadcasting errors name the op and both shapes", "[ops][errors]") {
+  Var<double> a(Tensor<double>::zeros({2, 3})), b(Tensor<double>::zeros({4}));
+  const std::string err = error_of([&] { a + b; });
+  CHECK_THAT(err, Catch::Contains("add") && Catch::Contains("(2, 3)") && Catch::Contains("(4)"));
+  CHECK_THAT(error_of([&] { a * b; }), Catch::Contains("mul"));
+  CHECK_THAT(error_of([&] { a / b; }), Catch::Contains("div"));
+  CHECK_THAT(error_of([&] { a - b; }), Catch::Contains("sub"));
+}
