@@ -1,6 +1,7 @@
 // tessera/nn/activations.hpp — activation layers: ReLU, LeakyReLU(alpha), Tanh, Sigmoid.
 #pragma once
 
+#include <sstream>
 #include <string>
 
 #include "../ops/elementwise.hpp"
@@ -20,7 +21,11 @@ class LeakyReLU : public Module<T> {
  public:
   explicit LeakyReLU(double alpha = 0.01) : alpha_(alpha) {}
   Var<T> forward(const Var<T>& x) override { return leaky_relu(x, T(alpha_)); }
-  std::string repr() const override { return "LeakyReLU(" + std::to_string(alpha_) + ")"; }
+  std::string repr() const override {
+    std::ostringstream os;
+    os << "LeakyReLU(" << alpha_ << ')';
+    return os.str();
+  }
 
  private:
   double alpha_;

@@ -2,6 +2,7 @@
 // with probability rate and the rest scaled by 1/(1 − rate), so eval mode is the identity.
 #pragma once
 
+#include <sstream>
 #include <string>
 
 #include "../core/rng.hpp"
@@ -27,7 +28,11 @@ class Dropout : public Module<T> {
     return x * Var<T>(std::move(mask));
   }
 
-  std::string repr() const override { return "Dropout(" + std::to_string(rate_) + ")"; }
+  std::string repr() const override {
+    std::ostringstream os;
+    os << "Dropout(" << rate_ << ')';
+    return os.str();
+  }
 
  private:
   double rate_;
