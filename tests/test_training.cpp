@@ -65,7 +65,7 @@ TEST_CASE("a small CNN separates discs from rings", "[training]") {
   net.add<nn::GlobalAvgPool2D>();
   net.add<nn::Dense>(16, 2);
   optim::Adam<float> opt(net.parameters(), 0.01);
-  for (int step = 0; step < 150; ++step) {
+  for (int step = 0; step < 300; ++step) {  // reaches ≥ 0.99 for several seeds
     Batch b = discs_and_rings(32, data_rng);
     Var<float> loss = nn::cross_entropy(net(Var<float>(b.images)), b.labels);
     opt.zero_grad();

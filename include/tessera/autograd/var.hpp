@@ -21,7 +21,8 @@ struct Node {
   using BackwardFn = std::function<void(const Tensor<T>& grad_output, const Tensor<T>& output)>;
 
   Tensor<T> value;
-  Tensor<T> grad;  // undefined until a gradient arrives (or after zero_grad)
+  Tensor<T> grad;   // undefined until a gradient arrives (or after zero_grad)
+  Tensor<T> zeros;  // what grad() shows while there is no gradient
   bool requires_grad = false;
   const char* op = "leaf";  // the op that made this node, for error messages
   std::vector<std::shared_ptr<Node>> inputs;
@@ -89,11 +90,20 @@ class Var {
     return *this;
   }
 
-  /// The accumulated gradient; zeros of the value's shape if none has arrived yet.
-  Tensor<T>& grad() {
+  /// The accumulated gradient; zeros of the value's shape if none has arrived yet. Reading
+  /// never creates a gradient, so an optimizer still skips a parameter that received none.
+  const Tensor<T>& grad() const {
     Node<T>& n = checked();
-    if (!n.grad.defined()) n.grad = Tensor<T>::zeros(n.value.shape());
-    return n.grad;
+    if (n.grad.defined()) return n.grad;
+    if (!n.zeros.defined() || n.zeros.shape() != n.value.shape()) n.zeros = Tensor<T>::zeros(n.value.shape());
+    return n.zeros;
+  }
+  /// Replaces the gradient (e.g. to feed an optimizer a gradient computed elsewhere).
+  void set_grad(Tensor<T> g) {
+    Node<T>& n = checked();
+    TESSERA_CHECK(g.shape() == n.value.shape(), "set_grad: gradient of shape " << g.shape() << " for a value of shape "
+                                                                             << n.value.shape());
+    n.grad = std::move(g);
   }
   bool has_grad() const { return checked().grad.defined(); }
   /// Drops the gradient (PyTorch's zero_grad(set_to_none=True)).

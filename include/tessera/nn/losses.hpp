@@ -58,7 +58,7 @@ Var<T> bce(const Var<T>& prob, const detail::Target<T>& target) {
   return detail::mean_pointwise_loss(
       "bce", prob, target,
       [](T p, T t) { return -(t * detail::clamped_log(p) + (T(1) - t) * detail::clamped_log(T(1) - p)); },
-      [](T p, T t) { return (p - t) / std::max(p * (T(1) - p), T(1e-12)); },
+      [](T p, T t) { return (p - t) / std::max(p * (T(1) - p), T(1e-12f)); },  // PyTorch's float epsilon
       [](T p, T) { return detail::clamped_log(T(1) - p) - detail::clamped_log(p); });
 }
 

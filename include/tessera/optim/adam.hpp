@@ -18,13 +18,6 @@ class Adam : public Optimizer<T> {
        double weight_decay = 0.0)
       : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay, false) {}
 
-  std::vector<std::pair<std::string, Tensor<T>*>> named_state() override {
-    std::vector<std::pair<std::string, Tensor<T>*>> out;
-    this->add_state(out, "exp_avg", exp_avg_);
-    this->add_state(out, "exp_avg_sq", exp_avg_sq_);
-    return out;
-  }
-
  protected:
   Adam(std::vector<Var<T>> params, double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled)
       : Optimizer<T>(std::move(params), lr), beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay),
@@ -36,18 +29,28 @@ class Adam : public Optimizer<T> {
     exp_avg_sq_ = this->zeros_like_params();
   }
 
+  std::vector<std::pair<const char*, Tensor<T>*>> state_of(std::size_t i) override {
+    return {{"exp_avg", &exp_avg_[i]}, {"exp_avg_sq", &exp_avg_sq_[i]}};
+  }
+
   void update(std::size_t i, Tensor<T>& param, const Tensor<T>& grad) override {
-    auto p = param.array();
-    auto m = exp_avg_[i].array();
-    auto v = exp_avg_sq_[i].array();
     const double t = double(this->step_counts_[i]);
-    if (decoupled_) p *= T(1 - this->lr_ * weight_decay_);
-    const auto g = (decoupled_ || weight_decay_ == 0.0) ? grad.array().eval() : (grad.array() + T(weight_decay_) * p).eval();
-    m = T(beta1_) * m + T(1 - beta1_) * g;
-    v = T(beta2_) * v + T(1 - beta2_) * g * g;
+    const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_);
+    const T wd = decoupled_ ? T(0) : T(weight_decay_);
+    const T shrink = decoupled_ ? T(1 - this->lr_ * weight_decay_) : T(1);
     const T step_size = T(this->lr_ / (1 - std::pow(beta1_, t)));
     const T sqrt_bias2 = T(std::sqrt(1 - std::pow(beta2_, t)));
-    p -= step_size * m / (v.sqrt() / sqrt_bias2 + T(eps_));
+    T* p = param.data();
+    T* m = exp_avg_[i].data();
+    T* v = exp_avg_sq_[i].data();
+    const T* gr = grad.data();
+    for (std::size_t k = 0; k < param.size(); ++k) {
+      p[k] *= shrink;
+      const T g = gr[k] + wd * p[k];
+      m[k] = b1 * m[k] + (T(1) - b1) * g;
+      v[k] = b2 * v[k] + (T(1) - b2) * g * g;
+      p[k] -= step_size * m[k] / (std::sqrt(v[k]) / sqrt_bias2 + eps);
+    }
   }
 
  private:

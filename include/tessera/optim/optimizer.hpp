@@ -20,6 +20,8 @@ class Optimizer {
       TESSERA_CHECK(p.defined() && p.requires_grad(), "optimizer: every parameter must be a Var that requires grad");
     step_counts_.assign(params_.size(), 0);
   }
+  Optimizer(const Optimizer&) = delete;  // a copy would share the parameters but fork the state
+  Optimizer& operator=(const Optimizer&) = delete;
   virtual ~Optimizer() = default;
 
   /// Applies one update to every parameter that has a gradient (others are skipped, as in PyTorch).
@@ -38,17 +40,29 @@ class Optimizer {
   }
 
   double lr() const { return lr_; }
-  void set_lr(double lr) { lr_ = lr; }
+  void set_lr(double lr) {
+    TESSERA_CHECK(lr >= 0.0, "optimizer: learning rate must be non-negative, got " << lr);
+    lr_ = lr;
+  }
   const std::vector<Var<T>>& params() const { return params_; }
 
   /// Updates applied to each parameter so far (Adam's bias correction reads it).
   std::vector<std::uint64_t>& step_counts() { return step_counts_; }
-  /// Per-parameter state tensors, named "<param index>.<state>" ("0.exp_avg", ...).
-  virtual std::vector<std::pair<std::string, Tensor<T>*>> named_state() = 0;
+  /// Per-parameter state tensors, parameter by parameter: "0.exp_avg", "0.exp_avg_sq",
+  /// "1.exp_avg", ... (the tensors a checkpoint saves with step_counts()).
+  std::vector<std::pair<std::string, Tensor<T>*>> named_state() {
+    std::vector<std::pair<std::string, Tensor<T>*>> out;
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      for (auto& [name, tensor] : state_of(i)) out.emplace_back(std::to_string(i) + "." + name, tensor);
+    return out;
+  }
 
  protected:
   /// One update of parameter i in place, given its gradient.
   virtual void update(std::size_t i, Tensor<T>& param, const Tensor<T>& grad) = 0;
+
+  /// The state tensors of parameter i, by name.
+  virtual std::vector<std::pair<const char*, Tensor<T>*>> state_of(std::size_t i) = 0;
 
   /// Per-parameter zero tensors shaped like the parameters (state is allocated up front so a
   /// checkpoint sees the same state layout from the first step on).
@@ -56,10 +70,6 @@ class Optimizer {
     std::vector<Tensor<T>> out;
     for (const auto& p : params_) out.push_back(Tensor<T>::zeros(p.shape()));
     return out;
-  }
-  static void add_state(std::vector<std::pair<std::string, Tensor<T>*>>& out, const char* name,
-                        std::vector<Tensor<T>>& tensors) {
-    for (std::size_t i = 0; i < tensors.size(); ++i) out.emplace_back(std::to_string(i) + "." + name, &tensors[i]);
   }
 
   std::vector<Var<T>> params_;

@@ -19,28 +19,26 @@ class SGD : public Optimizer<T> {
     if (momentum_ != 0.0) momentum_buffer_ = this->zeros_like_params();
   }
 
-  std::vector<std::pair<std::string, Tensor<T>*>> named_state() override {
-    std::vector<std::pair<std::string, Tensor<T>*>> out;
-    this->add_state(out, "momentum_buffer", momentum_buffer_);
-    return out;
+ protected:
+  std::vector<std::pair<const char*, Tensor<T>*>> state_of(std::size_t i) override {
+    if (momentum_ == 0.0) return {};
+    return {{"momentum_buffer", &momentum_buffer_[i]}};
   }
 
- protected:
   void update(std::size_t i, Tensor<T>& param, const Tensor<T>& grad) override {
-    auto p = param.array();
-    auto g = (grad.array() + T(weight_decay_) * p).eval();
-    if (momentum_ != 0.0) {
-      auto b = momentum_buffer_[i].array();
-      if (this->step_counts_[i] == 1)
-        b = g;
-      else
-        b = T(momentum_) * b + T(1 - dampening_) * g;
-      if (nesterov_)
-        g += T(momentum_) * b;
-      else
-        g = b;
+    const T lr = T(this->lr_), mu = T(momentum_), damp = T(dampening_), wd = T(weight_decay_);
+    const bool first = this->step_counts_[i] == 1;
+    T* p = param.data();
+    const T* gr = grad.data();
+    T* b = momentum_ != 0.0 ? momentum_buffer_[i].data() : nullptr;
+    for (std::size_t k = 0; k < param.size(); ++k) {
+      T g = gr[k] + wd * p[k];
+      if (b) {
+        b[k] = first ? g : mu * b[k] + (T(1) - damp) * g;
+        g = nesterov_ ? g + mu * b[k] : b[k];
+      }
+      p[k] -= lr * g;
     }
-    p -= T(this->lr_) * g;
   }
 
  private:
