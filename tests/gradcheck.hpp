@@ -1,4 +1,5 @@
-// tests/gradcheck.hpp — compares backward() with central finite differences, in double.
+// tests/gradcheck.hpp — compares backward() with central finite differences, in double; and
+// the other helpers the test files share.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -74,6 +75,17 @@ inline Tensor<double> away_from_zero(const Shape& shape, Rng& rng, double min_ab
   for (auto& v : t)
     if (std::abs(v) < min_abs) v = v < 0 ? v - min_abs : v + min_abs;
   return t;
+}
+
+/// The message of the tessera::Error that f throws, or "<no error>".
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
 }
 
 }  // namespace tessera::testing

@@ -4,20 +4,12 @@
 using namespace tessera;
 using tessera::testing::away_from_zero;
 using tessera::testing::check_gradients;
+using tessera::testing::error_of;
 
 namespace {
 Var<double> leaf(const Shape& s, Rng& rng) { return Var<double>(Tensor<double>::randn(s, rng), true); }
 Var<double> positive_leaf(const Shape& s, Rng& rng) {
   return Var<double>(Tensor<double>::uniform(s, rng, 0.5, 2.0), true);
-}
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 }  // namespace
 

@@ -16,19 +16,11 @@
 using namespace tessera;
 using tessera::testing::away_from_zero;
 using tessera::testing::check_gradients;
+using tessera::testing::error_of;
 using tessera::testing::check_module_gradients;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 /// Every element equals the PyTorch float64 reference to ~1e-10 relative (exact zeros exactly).
 void check_values(const Tensor<double>& actual, const std::vector<double>& expected, double rel = 1e-10) {

@@ -9,11 +9,31 @@
 
 namespace tessera::nn {
 
+/// A layer that applies one parameter-free pointwise op.
 template <class T>
-class ReLU : public Module<T> {
+class Pointwise : public Module<T> {
  public:
-  Var<T> forward(const Var<T>& x) override { return relu(x); }
-  std::string repr() const override { return "ReLU()"; }
+  using Op = Var<T> (*)(const Var<T>&);
+  Pointwise(const char* name, Op op) : name_(name), op_(op) {}
+  Var<T> forward(const Var<T>& x) override { return op_(x); }
+  std::string repr() const override { return std::string(name_) + "()"; }
+
+ private:
+  const char* name_;
+  Op op_;
+};
+
+template <class T>
+struct ReLU : Pointwise<T> {
+  ReLU() : Pointwise<T>("ReLU", relu<T>) {}
+};
+template <class T>
+struct Tanh : Pointwise<T> {
+  Tanh() : Pointwise<T>("Tanh", tessera::tanh<T>) {}
+};
+template <class T>
+struct Sigmoid : Pointwise<T> {
+  Sigmoid() : Pointwise<T>("Sigmoid", sigmoid<T>) {}
 };
 
 template <class T>
@@ -29,20 +49,6 @@ class LeakyReLU : public Module<T> {
 
  private:
   double alpha_;
-};
-
-template <class T>
-class Tanh : public Module<T> {
- public:
-  Var<T> forward(const Var<T>& x) override { return tanh(x); }
-  std::string repr() const override { return "Tanh()"; }
-};
-
-template <class T>
-class Sigmoid : public Module<T> {
- public:
-  Var<T> forward(const Var<T>& x) override { return sigmoid(x); }
-  std::string repr() const override { return "Sigmoid()"; }
 };
 
 }  // namespace tessera::nn

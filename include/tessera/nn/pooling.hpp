@@ -10,30 +10,31 @@
 
 namespace tessera::nn {
 
+/// A layer pooling k×k windows with a given stride (default: the kernel size, as PyTorch).
 template <class T>
-class MaxPool2D : public Module<T> {
+class WindowPool2D : public Module<T> {
  public:
-  explicit MaxPool2D(std::size_t kernel, std::size_t stride = 0) : kernel_(kernel), stride_(stride ? stride : kernel) {}
-  Var<T> forward(const Var<T>& x) override { return max_pool2d(x, kernel_, stride_); }
+  using Op = Var<T> (*)(const Var<T>&, std::size_t, std::size_t);
+  WindowPool2D(const char* name, Op op, std::size_t kernel, std::size_t stride)
+      : name_(name), op_(op), kernel_(kernel), stride_(stride ? stride : kernel) {}
+  Var<T> forward(const Var<T>& x) override { return op_(x, kernel_, stride_); }
   std::string repr() const override {
-    return "MaxPool2D(" + std::to_string(kernel_) + ", stride=" + std::to_string(stride_) + ")";
+    return std::string(name_) + "(" + std::to_string(kernel_) + ", stride=" + std::to_string(stride_) + ")";
   }
 
  private:
+  const char* name_;
+  Op op_;
   std::size_t kernel_, stride_;
 };
 
 template <class T>
-class AvgPool2D : public Module<T> {
- public:
-  explicit AvgPool2D(std::size_t kernel, std::size_t stride = 0) : kernel_(kernel), stride_(stride ? stride : kernel) {}
-  Var<T> forward(const Var<T>& x) override { return avg_pool2d(x, kernel_, stride_); }
-  std::string repr() const override {
-    return "AvgPool2D(" + std::to_string(kernel_) + ", stride=" + std::to_string(stride_) + ")";
-  }
-
- private:
-  std::size_t kernel_, stride_;
+struct MaxPool2D : WindowPool2D<T> {
+  explicit MaxPool2D(std::size_t kernel, std::size_t stride = 0) : WindowPool2D<T>("MaxPool2D", max_pool2d<T>, kernel, stride) {}
+};
+template <class T>
+struct AvgPool2D : WindowPool2D<T> {
+  explicit AvgPool2D(std::size_t kernel, std::size_t stride = 0) : WindowPool2D<T>("AvgPool2D", avg_pool2d<T>, kernel, stride) {}
 };
 
 template <class T>
