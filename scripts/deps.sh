@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install tessera's build dependencies on Debian 12. Idempotent: touches apt only if
 # something is missing. Safe to run as non-root when everything is already present.
+# Extra package names given as arguments are installed too (scripts/fuzz.sh adds clang's).
 set -euo pipefail
 
-packages=(g++ cmake ninja-build libeigen3-dev libstb-dev catch2 pkg-config python3-numpy)
+packages=(g++ cmake ninja-build libeigen3-dev libstb-dev catch2 pkg-config python3-numpy "$@")
 
 missing=()
 for pkg in "${packages[@]}"; do

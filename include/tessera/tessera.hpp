@@ -1,6 +1,8 @@
 // tessera/tessera.hpp — the umbrella header: everything, nothing else.
 // Layers of the library, each depending only on those above it:
 //   core (tensor, shape, rng, allocator, parallel) → autograd (Var) → ops → nn → optim
+// Beside nn: io (images, npy/npz, checkpoints) and data (datasets, transforms, loader),
+// which use core, and nn/optim only through their public parameter walks.
 #pragma once
 
 #include "core/allocator.hpp"
@@ -39,3 +41,21 @@
 #include "optim/adam.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/sgd.hpp"
+
+// data
+#include "data/augment.hpp"
+#include "data/cifar.hpp"
+#include "data/dataset.hpp"
+#include "data/idx.hpp"
+#include "data/image_folder.hpp"
+#include "data/loader.hpp"
+#include "data/procedural.hpp"
+#include "data/transforms.hpp"
+
+// io
+#include "io/checkpoint.hpp"
+#include "io/compress.hpp"
+#include "io/file.hpp"
+#include "io/image.hpp"
+#include "io/npy.hpp"
+#include "io/zip.hpp"
