@@ -1,7 +1,6 @@
 // Data: image transforms, augmentation, the ImageFolder / idx / CIFAR-10 readers on files the
 // tests write themselves, the procedural textures, and the DataLoader.
-#include <catch2/catch.hpp>
-#include <tessera/tessera.hpp>
+#include "gradcheck.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -13,23 +12,10 @@
 
 using namespace tessera;
 namespace fs = std::filesystem;
+using tessera::testing::TempDir;
+using tessera::testing::write_bytes;
 
 namespace {
-
-// A fresh directory under the system's temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "tessera_data_XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 // Collects what is written to std::cerr while alive.
 struct CaptureStderr {
@@ -40,10 +26,6 @@ struct CaptureStderr {
   std::string str() const { return text.str(); }
 };
 
-void write_bytes(const std::string& path, const io::Bytes& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  io::write_file_atomically(path, bytes);
-}
 
 // A (C, H, W) tensor from row-major values.
 Tensor<float> image(std::size_t c, std::size_t h, std::size_t w, std::vector<float> values) {

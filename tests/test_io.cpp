@@ -9,28 +9,15 @@
 
 using namespace tessera;
 using tessera::testing::error_of;
+using tessera::testing::write_bytes;
+using tessera::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "tessera-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
 std::string data_file(const std::string& name) { return std::string(TESSERA_TEST_DATA_DIR) + "/" + name; }
 
 io::Bytes bytes_of(const std::string& path) { return io::read_file(path); }
-void write_bytes(const std::string& path, const io::Bytes& bytes) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-}
 
 /// A (C, H, W) image whose pixels are exact multiples of 1/255.
 Tensor<float> test_image(std::size_t c, std::size_t h, std::size_t w) {

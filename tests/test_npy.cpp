@@ -19,6 +19,8 @@
 
 using namespace tessera;
 using tessera::testing::error_of;
+using tessera::testing::TempDir;
+using tessera::testing::write_bytes;
 namespace fs = std::filesystem;
 namespace npy = tessera::io::npy_detail;
 
@@ -26,24 +28,6 @@ namespace {
 
 std::string fixture(const std::string& name) { return std::string(TESSERA_TEST_DATA_DIR) + "/npy/" + name; }
 
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "tessera-npy-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_bytes(const std::string& path, const io::Bytes& bytes) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-}
 
 /// True when f throws tessera::Error; any other exception escapes and fails the test.
 template <class F>

@@ -1,0 +1,499 @@
+// What the example programs share: command-line parsing and its error messages, the progress
+// display in both modes (with a fake clock), the metrics CSV (round trip, resume), loss plots
+// as SVG and as PNG (drawn on tessera's Canvas).
+#include "gradcheck.hpp"
+
+#include <tessera/io/image.hpp>
+#include <tessera/train/canvas.hpp>
+#include <tessera/train/cli.hpp>
+#include <tessera/train/metrics_log.hpp>
+#include <tessera/train/plot.hpp>
+#include <tessera/train/progress.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace tessera;
+using tessera::testing::error_of;
+using tessera::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string file_text(const std::string& path) {
+  const io::Bytes bytes = io::read_file(path);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+/// A command line's options after parsing `args`, with `out` in a temporary directory.
+struct Parsed {
+  train::Options opt;
+  double beta = 1.0;
+  std::size_t latent = 100;
+  int offset = -2;
+  bool sample_only = false;
+  std::string name = "run";
+  std::string help_text;
+
+  Parsed(const TempDir& dir, const std::vector<std::string>& args) {
+    opt.epochs = 5;
+    opt.lr = 2e-4;
+    opt.out = dir / "out";
+    train::Cli cli("vae", "Trains a convolutional VAE on textures.", opt);
+    cli.add("--beta", beta, "weight of the KL term", train::Require::non_negative);
+    cli.add("--latent", latent, "latent dimension", train::Require::positive);
+    cli.add("--offset", offset, "an integer that may be negative");
+    cli.add("--sample-only", sample_only, "only draw samples from the checkpoint");
+    cli.add("--name", name, "run name", "NAME");
+    std::ostringstream help;
+    cli.parse(args, help);
+    help_text = help.str();
+  }
+};
+
+/// The message of the UsageError parsing `args` throws, or "<no usage error>".
+std::string usage_error(const std::vector<std::string>& args) {
+  TempDir dir;
+  try {
+    Parsed parsed(dir, args);
+  } catch (const train::UsageError& e) {
+    return e.what();
+  }
+  return "<no usage error>";
+}
+
+/// A clock the test moves by hand.
+struct FakeClock {
+  double now = 100.0;
+  train::ProgressBar::Clock clock() {
+    return [this] { return now; };
+  }
+};
+
+}  // namespace
+
+// ---- command line --------------------------------------------------------------------------------
+
+TEST_CASE("cli: defaults stay without flags; the out directory is created", "[train]") {
+  TempDir dir;
+  Parsed p(dir, {});
+  CHECK(p.opt.epochs == 5);
+  CHECK(p.opt.lr == 2e-4);
+  CHECK(p.opt.image_size == 32);
+  CHECK(p.opt.data.empty());
+  CHECK(p.beta == 1.0);
+  CHECK(!p.opt.help);
+  CHECK(fs::is_directory(dir / "out"));
+}
+
+TEST_CASE("cli: --flag value and --flag=value, for every type", "[train]") {
+  TempDir dir;
+  fs::create_directories(dir / "textures");
+  Parsed p(dir, {"--epochs", "3", "--lr=1e-3", "--batch", "16", "--image-size=64", "--seed", "18446744073709551615",
+                 "--beta", "0.25", "--latent=8", "--offset", "-7", "--sample-only", "--name", "first try", "--data",
+                 dir / "textures", "--out=" + (dir / "runs/a")});
+  CHECK(p.opt.epochs == 3);
+  CHECK(p.opt.lr == 1e-3);
+  CHECK(p.opt.batch == 16);
+  CHECK(p.opt.image_size == 64);
+  CHECK(p.opt.seed == 18446744073709551615ULL);
+  CHECK(p.beta == 0.25);
+  CHECK(p.latent == 8);
+  CHECK(p.offset == -7);
+  CHECK(p.sample_only);
+  CHECK(p.name == "first try");
+  CHECK(p.opt.data == dir / "textures");
+  CHECK(fs::is_directory(dir / "runs/a"));
+
+  TempDir other;
+  CHECK(!Parsed(other, {"--sample-only=false"}).sample_only);
+  CHECK(Parsed(other, {"--sample-only=yes"}).sample_only);
+  CHECK(Parsed(other, {"--epochs", "1", "--epochs", "2"}).opt.epochs == 2);  // the last one wins
+}
+
+TEST_CASE("cli: argc/argv, skipping the program name", "[train]") {
+  TempDir dir;
+  train::Options opt;
+  opt.out = dir / "out";
+  train::Cli cli("dcgan", "Trains a DCGAN.", opt);
+  const std::string out_flag = "--out=" + (dir / "o");
+  const char* argv[] = {"/usr/bin/dcgan", "--epochs", "7", out_flag.c_str()};
+  cli.parse(4, argv);
+  CHECK(opt.epochs == 7);
+  CHECK(opt.out == dir / "o");
+}
+
+TEST_CASE("cli: an empty --out defaults to out/<program>", "[train]") {
+  train::Options opt;
+  train::Cli cli("dcgan", "Trains a DCGAN.", opt);
+  CHECK(opt.out == "out/dcgan");
+  CHECK(cli.usage().find("(default: out/dcgan)") != std::string::npos);
+}
+
+TEST_CASE("cli: one-line errors naming the flag and the value", "[train]") {
+  CHECK(usage_error({"--epochs", "3x"}) == "--epochs: expected a non-negative integer, got '3x'");
+  CHECK(usage_error({"--epochs", "-1"}) == "--epochs: expected a non-negative integer, got '-1'");
+  CHECK(usage_error({"--epochs=", "3"}) == "--epochs: expected a non-negative integer, got ''");
+  CHECK(usage_error({"--epochs", " 3"}) == "--epochs: expected a non-negative integer, got ' 3'");
+  CHECK(usage_error({"--epochs"}) == "--epochs: missing value");
+  CHECK(usage_error({"--epochs", "--lr", "0.1"}) == "--epochs: missing value");
+  CHECK(usage_error({"--epoch", "3"}) == "unknown flag --epoch (did you mean --epochs?)");
+  CHECK(usage_error({"--frobnicate"}) == "unknown flag --frobnicate (see --help)");
+  CHECK(usage_error({"3"}) == "unexpected argument '3' (flags start with --; see --help)");
+  CHECK(usage_error({"--lr", "0"}) == "--lr: expected a positive number, got '0'");
+  CHECK(usage_error({"--lr", "fast"}) == "--lr: expected a positive number, got 'fast'");
+  CHECK(usage_error({"--lr", "inf"}) == "--lr: expected a positive number, got 'inf'");
+  CHECK(usage_error({"--batch", "0"}) == "--batch: expected a positive integer, got '0'");
+  CHECK(usage_error({"--threads", "-2"}) == "--threads: expected a non-negative integer, got '-2'");
+  CHECK(usage_error({"--seed", "99999999999999999999"}) == "--seed: '99999999999999999999' is out of range");
+  CHECK(usage_error({"--beta", "-0.5"}) == "--beta: expected a non-negative number, got '-0.5'");
+  CHECK(usage_error({"--offset", "1.5"}) == "--offset: expected an integer, got '1.5'");
+  CHECK(usage_error({"--sample-only=maybe"}) == "--sample-only: expected true or false, got 'maybe'");
+  CHECK(usage_error({"--data", "/nonexistent/textures"}) == "--data: '/nonexistent/textures' is not a directory");
+  CHECK(usage_error({"--resume", "/nonexistent/ckpt.tsr"}) == "--resume: no such file '/nonexistent/ckpt.tsr'");
+}
+
+TEST_CASE("cli: an --out that cannot be created is named", "[train]") {
+  TempDir dir;
+  io::write_file_atomically(dir / "file", io::Bytes{1});
+  const std::string error = usage_error({"--out", dir / "file/sub"});
+  CHECK(error.rfind("--out: cannot create directory '" + (dir / "file/sub") + "': ", 0) == 0);
+}
+
+TEST_CASE("cli: --help prints every flag with its default and changes nothing else", "[train]") {
+  TempDir dir;
+  Parsed p(dir, {"--epochs", "3x", "--help"});  // --help wins over a bad value
+  CHECK(p.opt.help);
+  CHECK(p.opt.epochs == 5);
+  CHECK(!fs::exists(dir / "out"));
+  const std::string& usage = p.help_text;
+  CHECK(usage.rfind("usage: vae [options]\n\nTrains a convolutional VAE on textures.\n", 0) == 0);
+  for (const char* line : {"--data DIR", "(default: built-in procedural textures)", "--image-size N", "(default: 32)",
+                           "--epochs N", "(default: 5)", "--batch N", "(default: 64)", "--lr X", "(default: 0.0002)",
+                           "--seed N", "--threads N", "--out DIR", "--resume CHECKPOINT", "--beta X", "weight of the KL term (default: 1)",
+                           "--latent N", "(default: 100)", "--offset N", "(default: -2)", "--sample-only ", "(default: false)",
+                           "--name NAME", "(default: run)", "--help"})
+    CHECK(usage.find(line) != std::string::npos);
+  CHECK(count(usage, "\n  --") == 15);  // 9 common flags, 5 of the example's, --help
+}
+
+TEST_CASE("cli: --threads sets tessera's thread count", "[train]") {
+  const int before = num_threads();
+  TempDir dir;
+  Parsed p(dir, {"--threads", "1"});
+  CHECK(p.opt.threads == 1);
+  CHECK(num_threads() == 1);
+  set_num_threads(before);
+}
+
+TEST_CASE("cli: registering a flag twice or a malformed flag is a programming error", "[train]") {
+  train::Options opt;
+  train::Cli cli("x", "x", opt);
+  int n = 0;
+  CHECK(error_of([&] { cli.add("--epochs", n, "again"); }) == "Cli::add: flag --epochs is already defined");
+  CHECK(error_of([&] { cli.add("count", n, "no dashes"); }) == "Cli::add: flag 'count' must look like --name");
+}
+
+TEST_CASE("run_example: one line on stderr and an exit code", "[train]") {
+  char program[] = "/opt/examples/dcgan";
+  char* argv[] = {program, nullptr};
+  std::ostringstream err;
+  CHECK(train::run_example(1, argv, [](int, char**) { return 0; }, err) == 0);
+  CHECK(train::run_example(1, argv, [](int, char**) { return 3; }, err) == 3);
+  CHECK(err.str().empty());
+  CHECK(train::run_example(1, argv, [](int, char**) -> int {
+          throw train::UsageError("--epochs: expected a non-negative integer, got '3x'");
+        }, err) == 2);
+  CHECK(err.str() == "dcgan: --epochs: expected a non-negative integer, got '3x'\n");
+  err.str("");
+  CHECK(train::run_example(1, argv, [](int, char**) -> int { throw Error("load_image: x.png: not a readable image"); }, err) == 2);
+  CHECK(err.str() == "dcgan: load_image: x.png: not a readable image\n");
+  err.str("");
+  CHECK(train::run_example(1, argv, [](int, char**) -> int { throw std::runtime_error("out of memory"); }, err) == 1);
+  CHECK(err.str() == "dcgan: out of memory\n");
+}
+
+// ---- progress -------------------------------------------------------------------------------------
+
+TEST_CASE("progress: not on a terminal, exactly one line per epoch", "[train]") {
+  std::ostringstream out;
+  FakeClock t;
+  train::ProgressBar bar(out, /*interactive=*/false, t.clock());
+  CHECK(!bar.interactive());
+  bar.start_epoch(1, 10, 3);
+  t.now += 1;
+  bar.update(0, 10, {{"loss_d", 0.75}, {"loss_g", 1.0}});
+  t.now += 1;
+  bar.update(1, 10, {{"loss_d", 0.5}, {"loss_g", 2.0}});
+  t.now += 1;
+  bar.update(2, 10, {{"loss_d", 0.25}, {"loss_g", 1.5}});
+  CHECK(out.str().empty());
+  bar.end_epoch();
+  CHECK(out.str() == "epoch 2/10: 3 steps, 10.0 img/s, 3.0 s, loss_d 0.5, loss_g 1.5\n");
+  CHECK(bar.steps() == 3);
+  CHECK(bar.images() == 30);
+  CHECK(bar.seconds() == 3.0);
+  CHECK(bar.images_per_second() == 10.0);
+
+  bar.start_epoch(2, 10, 3);  // a new epoch starts its means afresh
+  t.now += 0.5;
+  bar.update(0, 1000, {{"loss_d", 0.125}});
+  bar.end_epoch();
+  CHECK(out.str().substr(out.str().find('\n') + 1) == "epoch 3/10: 1 step, 2000 img/s, 0.5 s, loss_d 0.125\n");
+}
+
+TEST_CASE("progress: running means, weighted by the images in each step", "[train]") {
+  std::ostringstream out;
+  FakeClock t;
+  train::ProgressBar bar(out, false, t.clock());
+  bar.start_epoch(0, 1, 2);
+  bar.update(0, 30, {{"loss", 1.0}, {"acc", 0.5}});
+  bar.update(1, 10, {{"loss", 3.0}, {"acc", 1.0}, {"lr", 0.1}});  // a short last batch
+  const auto means = bar.means();
+  REQUIRE(means.size() == 3);
+  CHECK(means[0].first == "loss");  // in the order the names first appeared
+  CHECK(means[0].second == 1.5);    // (30·1 + 10·3) / 40
+  CHECK(means[1].first == "acc");
+  CHECK(means[1].second == 0.625);
+  CHECK(means[2].first == "lr");
+  CHECK(bar.mean("lr") == Approx(0.1));
+  CHECK(std::isnan(bar.mean("missing")));
+  CHECK(error_of([] {
+          std::ostringstream o;
+          train::ProgressBar b(o, false);
+          b.update(0, 1);
+        }) == "ProgressBar::update: call start_epoch first");
+}
+
+TEST_CASE("progress: on a terminal, one line redrawn at most 10 times a second", "[train]") {
+  std::ostringstream out;
+  FakeClock t;
+  train::ProgressBar bar(out, /*interactive=*/true, t.clock());
+  bar.start_epoch(0, 2, 4);
+  t.now += 1;
+  bar.update(0, 8, {{"loss_d", 0.5}, {"loss_g", 1.25}});
+  CHECK(out.str() == "\repoch 1/2 [=====>              ] 1/4  8.0 img/s  ETA 0:03  loss_d 0.5 loss_g 1.25");
+  t.now += 0.05;  // too soon to redraw
+  bar.update(1, 8, {{"loss_d", 0.5}, {"loss_g", 1.25}});
+  CHECK(count(out.str(), "\r") == 1);
+  t.now += 0.2;
+  bar.update(2, 8, {{"loss_d", 0.5}, {"loss_g", 1.25}});
+  CHECK(count(out.str(), "\r") == 2);
+  CHECK(out.str().find("3/4") != std::string::npos);
+  bar.update(3, 8, {{"loss_d", 0.5}, {"loss_g", 1.25}});  // the last step is always drawn
+  CHECK(count(out.str(), "\r") == 3);
+  CHECK(out.str().find("[====================] 4/4") != std::string::npos);
+  CHECK(out.str().find('\n') == std::string::npos);
+  bar.end_epoch();
+  // The summary replaces the bar (padded over its tail) and ends the line.
+  const std::string text = out.str();
+  const std::string last = text.substr(text.rfind('\r') + 1);
+  CHECK(last.rfind("epoch 1/2: 4 steps, 25.6 img/s, 1.2 s, loss_d 0.5, loss_g 1.25", 0) == 0);
+  CHECK(last.back() == '\n');
+  CHECK(count(text, "\n") == 1);
+  CHECK(last.size() >= std::string("\repoch 1/2 [====================] 4/4  25.6 img/s  loss_d 0.5 loss_g 1.25").size());
+}
+
+TEST_CASE("progress: a bar left mid-line is ended when the ProgressBar goes", "[train]") {
+  std::ostringstream out;
+  {
+    FakeClock t;
+    train::ProgressBar bar(out, /*interactive=*/true, t.clock());
+    bar.start_epoch(0, 1, 10);
+    bar.update(0, 4, {{"loss", 1.0}});  // then, say, an exception
+  }
+  CHECK(out.str().back() == '\n');
+  CHECK(count(out.str(), "\n") == 1);
+}
+
+// ---- metrics log ----------------------------------------------------------------------------------
+
+TEST_CASE("metrics log: a header once, one row per epoch, values read back exactly", "[train]") {
+  TempDir dir;
+  const std::string path = dir / "metrics.csv";
+  train::MetricsLog log(path);
+  log.append(1, {{"loss_d", 0.5}, {"loss_g", 1.25}, {"fid", std::numeric_limits<double>::quiet_NaN()}});
+  log.append(2, {{"loss_g", 0.1 + 0.2}, {"loss_d", -1e-300}});  // any order; fid left out
+  log.append(3, {{"loss_d", std::numeric_limits<double>::infinity()}, {"loss_g", 2.0 / 3}, {"fid", 41.5}});
+  CHECK(file_text(path) ==
+        "epoch,loss_d,loss_g,fid\n"
+        "1,0.5,1.25,\n"
+        "2,-1e-300,0.30000000000000004,\n"
+        "3,inf,0.6666666666666666,41.5\n");
+
+  const auto back = train::MetricsLog::open(path, /*resume=*/true);
+  CHECK(back.columns() == std::vector<std::string>{"loss_d", "loss_g", "fid"});
+  CHECK(back.epochs() == std::vector<std::size_t>{1, 2, 3});
+  CHECK(back.column("loss_g") == std::vector<double>{1.25, 0.1 + 0.2, 2.0 / 3});
+  const auto fid = back.column("fid");
+  CHECK((std::isnan(fid[0]) && std::isnan(fid[1]) && fid[2] == 41.5));
+  CHECK(std::isinf(back.column("loss_d")[2]));
+  CHECK(back.to_csv() == file_text(path));
+}
+
+TEST_CASE("metrics log: resuming continues the file, or rewrites it from an earlier epoch", "[train]") {
+  TempDir dir;
+  const std::string path = dir / "metrics.csv";
+  {
+    train::MetricsLog log(path);
+    for (std::size_t e = 1; e <= 3; ++e) log.append(e, {{"loss", 1.0 / double(e)}});
+  }
+  auto resumed = train::MetricsLog::open(path, /*resume=*/true);
+  REQUIRE(resumed.size() == 3);
+  resumed.append(4, {{"loss", 0.125}});
+  CHECK(file_text(path) == "epoch,loss\n1,1\n2,0.5\n3,0.3333333333333333\n4,0.125\n");
+
+  auto from_epoch_2 = train::MetricsLog::open(path, true);  // the checkpoint was from epoch 2
+  from_epoch_2.append(3, {{"loss", 0.75}});
+  CHECK(file_text(path) == "epoch,loss\n1,1\n2,0.5\n3,0.75\n");
+
+  auto fresh = train::MetricsLog::open(path, /*resume=*/false);  // a new run replaces the file
+  CHECK(fresh.empty());
+  fresh.append(1, {{"d", 2.0}});
+  CHECK(file_text(path) == "epoch,d\n1,2\n");
+
+  CHECK(train::MetricsLog::open(dir / "missing.csv", true).empty());
+}
+
+TEST_CASE("metrics log: errors", "[train]") {
+  TempDir dir;
+  train::MetricsLog log(dir / "m.csv");
+  log.append(1, {{"loss_d", 1.0}, {"loss_g", 2.0}});
+  CHECK(error_of([&] { log.append(2, {{"fid", 3.0}}); }) ==
+        "MetricsLog::append: " + (dir / "m.csv") + " has no column 'fid' (columns: epoch,loss_d,loss_g; the first row fixes them)");
+  train::MetricsLog other(dir / "o.csv");
+  CHECK(error_of([&] { other.append(1, {{"a,b", 1.0}}); }) ==
+        "MetricsLog: 'a,b' cannot be a column name (empty, \"epoch\", or holds , \" or a newline)");
+  CHECK(error_of([&] { other.append(1, {}); }) == "MetricsLog: the first row of " + (dir / "o.csv") + " has no values; its names fix the columns");
+
+  io::write_file_atomically(dir / "bad.csv", io::Bytes{'e', 'p', 'o', 'c', 'h', ',', 'a', '\n', '1', ',', 'x', '\n'});
+  CHECK(error_of([&] { train::MetricsLog::open(dir / "bad.csv", true); }) ==
+        "MetricsLog: " + (dir / "bad.csv") + " line 2: 'x' is not a number");
+  io::write_file_atomically(dir / "short.csv", io::Bytes{'e', 'p', 'o', 'c', 'h', ',', 'a', '\n', '1', '\n'});
+  CHECK(error_of([&] { train::MetricsLog::open(dir / "short.csv", true); }) ==
+        "MetricsLog: " + (dir / "short.csv") + " line 2: expected 2 fields, got 1");
+}
+
+// ---- plots ----------------------------------------------------------------------------------------
+
+TEST_CASE("plot: an SVG with one polyline per series, a legend and escaped text", "[train]") {
+  const std::vector<train::Series> series{{"loss_d", {1, 2, 3}, {0.7, 0.6, 0.65}}, {"loss_g", {1, 2, 3}, {1.2, 1.5, 1.1}}};
+  const std::string svg = train::loss_plot_svg("D & G <losses>", series);
+  CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+  CHECK(svg.substr(svg.size() - 7) == "</svg>\n");
+  CHECK(count(svg, "<polyline") == 2);
+  CHECK(count(svg, "<text") == count(svg, "</text>"));
+  CHECK(svg.find(">D &amp; G &lt;losses&gt;</text>") != std::string::npos);
+  CHECK(svg.find(">loss_d</text>") != std::string::npos);
+  CHECK(svg.find(">loss_g</text>") != std::string::npos);
+  CHECK(svg.find(">epoch</text>") != std::string::npos);
+}
+
+TEST_CASE("plot: every point inside the frame; ticks at round values", "[train]") {
+  const std::vector<train::Series> series{{"a", {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {0.9, 0.8, 0.75, 0.7, 0.68, 0.66, 0.65, 0.64, 0.63, 0.62, 0.61, 0.6}},
+                                          {"b", {1, 12}, {1.8, 1.05}}};
+  const auto c = train::detail::layout_chart(series);
+  for (const auto& line : c.points)
+    for (const auto& [x, y] : line) {
+      CHECK((x > c.left && x < c.right));
+      CHECK((y > c.top && y < c.bottom));
+    }
+  CHECK(c.x.values == std::vector<double>{2, 4, 6, 8, 10, 12});
+  CHECK(c.y.step == Approx(0.2));
+  CHECK(train::detail::tick_label(c.y.values.front(), c.y.step) == "0.6");
+  CHECK(train::detail::tick_label(0.25, 0.05) == "0.25");
+  CHECK(train::detail::tick_label(4, 2) == "4");
+}
+
+TEST_CASE("plot: one point, NaN and infinity, constant and empty series", "[train]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const std::vector<train::Series> series{
+      {"one", {1}, {0.5}}, {"gaps", {1, 2, 3, 4, 5}, {nan, 2, inf, 3, -1e308}}, {"flat", {1, 2, 3}, {1, 1, 1}}, {"none", {}, {}}};
+  const std::string svg = train::loss_plot_svg("edge cases", series);
+  CHECK(count(svg, "<polyline") == 4);
+  CHECK(svg.find("nan") == std::string::npos);
+  CHECK(svg.find("inf") == std::string::npos);
+  CHECK(svg.find(">none (no data)</text>") != std::string::npos);
+  const auto c = train::detail::layout_chart(series);
+  CHECK(c.points[1].size() == 2);  // NaN, inf and -1e308 left out
+
+  const std::string lone = train::loss_plot_svg("one value", {{"x", {5}, {7}}});
+  CHECK(count(lone, "<circle") == 1);  // a lone point is drawn as a dot
+  const std::string empty = train::loss_plot_svg("nothing yet", {});
+  CHECK(count(empty, "<polyline") == 0);
+  CHECK(empty.substr(empty.size() - 7) == "</svg>\n");
+  CHECK(error_of([] { train::Series("bad", {1, 2}, {1}); }) == "Series 'bad': 2 x values for 1 y values");
+}
+
+TEST_CASE("plot: written from a MetricsLog or from plain series", "[train]") {
+  TempDir dir;
+  train::MetricsLog log(dir / "metrics.csv");
+  log.append(1, {{"loss_d", 0.7}, {"loss_g", 1.4}, {"fid", 80.0}});
+  log.append(2, {{"loss_d", 0.6}, {"loss_g", 1.1}, {"fid", 60.0}});
+  train::write_loss_plot_svg(dir / "all.svg", "losses", log);
+  CHECK(count(file_text(dir / "all.svg"), "<polyline") == 3);
+  train::write_loss_plot_svg(dir / "losses.svg", "losses", log, {"loss_d", "loss_g"});
+  const std::string two = file_text(dir / "losses.svg");
+  CHECK(count(two, "<polyline") == 2);
+  CHECK(two.find(">fid</text>") == std::string::npos);
+
+  train::write_loss_plot_svg(dir / "plain.svg", "plain", {{"train", {0.9, 0.5, 0.4}}, {"val", {1.0, 0.7, 0.6}}});
+  const std::string plain = file_text(dir / "plain.svg");
+  CHECK(count(plain, "<polyline") == 2);
+  CHECK(plain.find(">3</text>") != std::string::npos);  // x runs over epochs 1..3
+}
+
+TEST_CASE("plot: the same chart as a PNG", "[train]") {
+  TempDir dir;
+  const std::vector<train::Series> series{{"flat", {1, 2, 3}, {1.5, 1.5, 1.5}}, {"rising", {1, 2, 3}, {0, 1, 2}}};
+  train::write_loss_plot_png(dir / "loss.png", "two lines", series);
+  const Tensor<float> image = io::load_image(dir / "loss.png", 3);
+  REQUIRE(image.shape() == Shape{3, std::size_t(train::chart_height), std::size_t(train::chart_width)});
+  CHECK((image.at(0, 2, 2) == 1.0f && image.at(1, 2, 2) == 1.0f && image.at(2, 2, 2) == 1.0f));  // white margin
+  const auto c = train::detail::layout_chart(series);
+  const train::Rgb blue = train::hex_color("#1f77b4"), orange = train::hex_color("#ff7f0e");
+  auto pixel_is = [&](std::pair<double, double> at, train::Rgb color) {
+    const auto y = std::size_t(at.second), x = std::size_t(at.first);
+    return std::abs(image.at(0, y, x) - color.r) < 0.01f && std::abs(image.at(1, y, x) - color.g) < 0.01f &&
+           std::abs(image.at(2, y, x) - color.b) < 0.01f;
+  };
+  CHECK(pixel_is(c.points[0][1], blue));
+  CHECK(pixel_is(c.points[1][2], orange));
+  std::size_t dark = 0;  // the title's pixels
+  for (std::size_t y = 0; y < 30; ++y)
+    for (std::size_t x = 0; x < image.size(2); ++x) dark += image.at(0, y, x) < 0.5f;
+  CHECK(dark > 50);
+}
+
+TEST_CASE("canvas: rectangles, sharp and anti-aliased lines, text width", "[train]") {
+  train::Canvas canvas(10, 5);
+  canvas.fill_rect(2, 1, 4, 3, {1, 0, 0});
+  const Tensor<float>& image = canvas.image();
+  CHECK((image.at(0, 1, 2) == 1.0f && image.at(1, 1, 2) == 0.0f && image.at(1, 2, 3) == 0.0f));
+  CHECK((image.at(1, 0, 2) == 1.0f && image.at(1, 1, 4) == 1.0f && image.at(1, 3, 2) == 1.0f));  // just outside
+
+  train::Canvas lines(10, 5);
+  lines.line(0, 3.5, 10, 3.5, 1, {0, 0, 0});  // on the centres of row 3: exactly that row
+  CHECK((lines.image().at(0, 3, 5) == 0.0f && lines.image().at(0, 2, 5) == 1.0f && lines.image().at(0, 4, 5) == 1.0f));
+  lines.line(0, 1.0, 10, 1.0, 1, {0, 0, 0});  // between rows 0 and 1: half of each
+  CHECK(lines.image().at(0, 0, 5) == Approx(0.5f));
+  CHECK(lines.image().at(0, 1, 5) == Approx(0.5f));
+
+  CHECK(train::Canvas::text_width("abc") == 17);        // 3 × 6 − 1
+  CHECK(train::Canvas::text_width("abc", 2) == 34);
+  CHECK(train::Canvas::text_width("\xC3\xA9") == 5);  // one UTF-8 character, drawn as '?'
+  CHECK(train::hex_color("#ff8000").g == Approx(128.0f / 255));
+  CHECK(error_of([] { train::hex_color("red"); }) == "hex_color: expected #rrggbb, got 'red'");
+}
