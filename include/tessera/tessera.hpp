@@ -3,6 +3,9 @@
 //   core (tensor, shape, rng, allocator, parallel) → autograd (Var) → ops → nn → optim
 // Beside nn: io (images, npy/npz, checkpoints) and data (datasets, transforms, loader),
 // which use core, and nn/optim only through their public parameter walks.
+// metrics (accuracy, ROC AUC, Fréchet distance) and train (command line, progress, metrics
+// log, loss plots: what the example programs share) use core and io.
+// models (GANs, VAE, texture classifier and autoencoder) are built from all of the above.
 #pragma once
 
 #include "core/allocator.hpp"
@@ -30,6 +33,7 @@
 #include "nn/dense.hpp"
 #include "nn/dropout.hpp"
 #include "nn/embedding.hpp"
+#include "nn/freeze.hpp"
 #include "nn/init.hpp"
 #include "nn/losses.hpp"
 #include "nn/module.hpp"
@@ -46,6 +50,7 @@
 #include "data/augment.hpp"
 #include "data/cifar.hpp"
 #include "data/dataset.hpp"
+#include "data/defects.hpp"
 #include "data/idx.hpp"
 #include "data/image_folder.hpp"
 #include "data/loader.hpp"
@@ -59,3 +64,24 @@
 #include "io/image.hpp"
 #include "io/npy.hpp"
 #include "io/zip.hpp"
+
+// metrics
+#include "metrics/classification.hpp"
+#include "metrics/frechet.hpp"
+
+// train
+#include "train/canvas.hpp"
+#include "train/cli.hpp"
+#include "train/metrics_log.hpp"
+#include "train/plot.hpp"
+#include "train/progress.hpp"
+
+// models
+#include "models/cgan.hpp"
+#include "models/dcgan.hpp"
+#include "models/eval_mode.hpp"
+#include "models/gan.hpp"
+#include "models/gan_trainer.hpp"
+#include "models/texture_autoencoder.hpp"
+#include "models/texture_classifier.hpp"
+#include "models/vae.hpp"

@@ -1,0 +1,140 @@
+// tessera/models/cgan.hpp — a conditional DCGAN (Mirza & Osindero 2014): the generator and the
+// discriminator are both told the class, so G can be asked for a texture of a given class.
+//   G(z, y): [z, Embedding(y)] → the DCGAN generator (its Dense takes latent + embed_dim)
+//   D(x, y): Embedding(y) → Dense(embed_dim, H·W) → a (1, H, W) map stacked on the image as an
+//            extra channel → the DCGAN discriminator on channels + 1
+// (the Keras "conditional GAN" recipe). State-dict names: "generator.embed.weight",
+// "generator.body.0.weight", "discriminator.project.weight", "discriminator.body.0.weight", ...
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../nn/embedding.hpp"
+#include "../ops/shape.hpp"
+#include "dcgan.hpp"
+
+namespace tessera::models {
+
+struct CganConfig {
+  std::size_t image_size = 32;   // as DcganConfig: 28, or a multiple of 8 from 16
+  std::size_t channels = 3;      // 1 or 3
+  std::size_t latent = 100;      // width of z
+  std::size_t num_classes = 8;   // labels 0 .. num_classes − 1
+  std::size_t embed_dim = 50;    // width of each class's learned vector
+};
+
+namespace detail {
+inline void check_cgan_config(const CganConfig& c) {
+  check_dcgan_config("ConditionalGan", {c.image_size, c.channels, c.latent});
+  TESSERA_CHECK(c.num_classes > 0 && c.embed_dim > 0,
+                "ConditionalGan: num_classes and embed_dim must be positive, got " << c.num_classes << " and " << c.embed_dim);
+}
+inline void check_labels(const char* model, std::size_t n, const std::vector<std::int64_t>& labels, std::size_t num_classes) {
+  TESSERA_CHECK(labels.size() == n, model << ": " << labels.size() << " labels for a batch of " << n);
+  for (std::int64_t y : labels)
+    TESSERA_CHECK(y >= 0 && std::size_t(y) < num_classes, model << ": label " << y << " out of range for " << num_classes << " classes");
+}
+}  // namespace detail
+
+/// G(z, y): noise (N, latent) and N labels → images (N, channels, S, S) in [−1, 1].
+template <class T>
+class ConditionalGenerator : public nn::Module<T> {
+ public:
+  std::shared_ptr<nn::Embedding<T>> embed;
+  std::shared_ptr<nn::Sequential<T>> body;
+
+  explicit ConditionalGenerator(const CganConfig& config) : config_(config) {
+    detail::check_cgan_config(config);
+    embed = this->register_module("embed", std::make_shared<nn::Embedding<T>>(config.num_classes, config.embed_dim));
+    body = this->register_module("body", detail::dcgan_generator_body<T>("ConditionalGenerator", config.image_size,
+                                                                          config.channels, config.latent + config.embed_dim));
+  }
+
+  using nn::Module<T>::forward;
+  Var<T> forward(const Var<T>& z, const std::vector<std::int64_t>& labels) {
+    TESSERA_CHECK(z.shape().size() == 2 && z.shape()[1] == config_.latent,
+                  "ConditionalGenerator: noise z " << z.shape() << " must be (N, " << config_.latent << ")");
+    detail::check_labels("ConditionalGenerator", z.shape()[0], labels, config_.num_classes);
+    return body->forward(concat<T>({z, embed->forward(labels)}, 1));  // the class rides along with the noise
+  }
+
+  std::string repr() const override {
+    return "ConditionalGenerator(\n  (embed): " + embed->repr() + "\n  (body): " + detail::indent(body->repr()) + "\n)";
+  }
+
+ private:
+  CganConfig config_;
+};
+
+/// D(x, y): images (N, channels, S, S) and N labels → logits (N, 1).
+template <class T>
+class ConditionalDiscriminator : public nn::Module<T> {
+ public:
+  std::shared_ptr<nn::Embedding<T>> embed;
+  std::shared_ptr<nn::Dense<T>> project;
+  std::shared_ptr<nn::Sequential<T>> body;
+
+  explicit ConditionalDiscriminator(const CganConfig& config) : config_(config) {
+    detail::check_cgan_config(config);
+    const std::size_t s = config.image_size;
+    embed = this->register_module("embed", std::make_shared<nn::Embedding<T>>(config.num_classes, config.embed_dim));
+    project = this->register_module("project", std::make_shared<nn::Dense<T>>(config.embed_dim, s * s));
+    body = this->register_module("body", detail::dcgan_discriminator_body<T>("ConditionalDiscriminator", s, config.channels + 1));
+  }
+
+  using nn::Module<T>::forward;
+  Var<T> forward(const Var<T>& x, const std::vector<std::int64_t>& labels) {
+    const std::size_t c = config_.channels, s = config_.image_size;
+    TESSERA_CHECK(x.shape().size() == 4 && x.shape()[1] == c && x.shape()[2] == s && x.shape()[3] == s,
+                  "ConditionalDiscriminator: images " << x.shape() << " must be (N, " << c << ", " << s << ", " << s << ")");
+    const std::size_t n = x.shape()[0];
+    detail::check_labels("ConditionalDiscriminator", n, labels, config_.num_classes);
+    const Var<T> label_map = reshape(project->forward(embed->forward(labels)), Shape{n, 1, s, s});
+    return body->forward(concat<T>({x, label_map}, 1));  // the class as one more image channel
+  }
+
+  std::string repr() const override {
+    return "ConditionalDiscriminator(\n  (embed): " + embed->repr() + "\n  (project): " + project->repr() +
+           "\n  (body): " + detail::indent(body->repr()) + "\n)";
+  }
+
+ private:
+  CganConfig config_;
+};
+
+/// The conditional pair, DCGAN-initialised, as children "generator" and "discriminator".
+template <class T>
+class ConditionalGan : public Gan<T> {
+ public:
+  std::shared_ptr<ConditionalGenerator<T>> G;
+  std::shared_ptr<ConditionalDiscriminator<T>> D;
+
+  explicit ConditionalGan(const CganConfig& config = {}) : config_(config) {
+    G = this->register_module("generator", std::make_shared<ConditionalGenerator<T>>(config));
+    D = this->register_module("discriminator", std::make_shared<ConditionalDiscriminator<T>>(config));
+    dcgan_init_(*this);
+  }
+
+  /// One image per label, of that class.
+  Var<T> generate(const Var<T>& z, const std::vector<std::int64_t>& labels) override { return G->forward(z, labels); }
+  Var<T> discriminate(const Var<T>& x, const std::vector<std::int64_t>& labels) override { return D->forward(x, labels); }
+
+  nn::Module<T>& generator() override { return *G; }
+  nn::Module<T>& discriminator() override { return *D; }
+  std::size_t latent() const override { return config_.latent; }
+  std::size_t num_classes() const override { return config_.num_classes; }
+  const CganConfig& config() const { return config_; }
+
+  std::string repr() const override {
+    return "ConditionalGan(\n  (generator): " + detail::indent(G->repr()) + "\n  (discriminator): " +
+           detail::indent(D->repr()) + "\n)";
+  }
+
+ private:
+  CganConfig config_;
+};
+
+}  // namespace tessera::models

@@ -1,0 +1,129 @@
+// tessera/models/gan_trainer.hpp — GanTrainer<T>: the alternating GAN update of the PyTorch
+// DCGAN tutorial, for any Gan (Dcgan, ConditionalGan), with an Adam optimizer for each network.
+// Each step, on a real batch and a fake batch G(z), z ~ N(0, 1):
+//   D: loss_D = bce_logits(D(real), 1 or 0.9) + bce_logits(D(fake.detach()), 0)
+//   G: loss_G = bce_logits(D(fake), 1) with D frozen (its parameters get no gradient)
+// Real images are expected in [−1, 1], the generator's tanh range (to_tanh_range).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "../autograd/var.hpp"
+#include "../core/rng.hpp"
+#include "../nn/freeze.hpp"
+#include "../nn/losses.hpp"
+#include "../optim/adam.hpp"
+#include "eval_mode.hpp"
+#include "gan.hpp"
+
+namespace tessera::models {
+
+struct GanTrainerOptions {
+  double lr_g = 2e-4, lr_d = 2e-4;  // Radford et al.'s learning rate, for both networks
+  double beta1 = 0.5, beta2 = 0.999;  // β1 = 0.5: the default 0.9 made their training oscillate
+  bool label_smoothing = false;     // one-sided (Salimans et al. 2016): D's real target 0.9, fakes stay 0
+  double smooth_real_label = 0.9;
+};
+
+/// One step's numbers: the losses, and D's mean probability "real" on the real and fake batch
+/// (before D's update), the tutorial's D(x) and D(G(z)).
+struct GanStepLosses {
+  double loss_d = 0, loss_g = 0, d_real = 0, d_fake = 0;
+};
+
+/// Images in [0, 1] (a DataLoader batch) → [−1, 1], as type T.
+template <class T>
+Tensor<T> to_tanh_range(const Tensor<float>& images) {
+  Tensor<T> out = Tensor<T>::empty(images.shape());
+  for (std::size_t i = 0; i < images.size(); ++i) out[i] = T(2) * T(images[i]) - T(1);
+  return out;
+}
+
+template <class T>
+class GanTrainer {
+ public:
+  /// Keeps a reference to `gan`, which must outlive the trainer.
+  explicit GanTrainer(Gan<T>& gan, GanTrainerOptions options = {})
+      : gan_(gan), options_(options),
+        opt_g_(gan.generator().parameters(), options.lr_g, options.beta1, options.beta2),
+        opt_d_(gan.discriminator().parameters(), options.lr_d, options.beta1, options.beta2) {
+    TESSERA_CHECK(options.smooth_real_label > 0 && options.smooth_real_label <= 1,
+                  "GanTrainer: smooth_real_label must be in (0, 1], got " << options.smooth_real_label);
+  }
+
+  /// One D update, then one G update, on `real` (N, C, H, W) in [−1, 1] with its labels (for a
+  /// conditional GAN the fakes are asked for the same classes; empty for an unconditional one).
+  /// Noise comes from `rng`; dropout from default_rng().
+  GanStepLosses step(const Tensor<T>& real, const std::vector<std::int64_t>& labels, Rng& rng) {
+    TESSERA_CHECK(real.dim() == 4 && real.size(0) > 0, "GanTrainer::step: expected real images (N, C, H, W), got " << real.shape());
+    const Var<T> z(Tensor<T>::randn({real.size(0), gan_.latent()}, rng));
+    const Var<T> fake = gan_.generate(z, labels);  // G runs once; both updates use this batch
+    GanStepLosses losses = d_step(real, fake, labels);
+    losses.loss_g = g_step(fake, labels);
+    return losses;
+  }
+
+  /// The D half of step(): real and fake batches in separate forward passes (so BatchNorm
+  /// normalises each on its own), the fakes detached so nothing flows into G. Fills loss_d,
+  /// d_real and d_fake.
+  GanStepLosses d_step(const Tensor<T>& real, const Var<T>& fake, const std::vector<std::int64_t>& labels) {
+    const T real_label = options_.label_smoothing ? T(options_.smooth_real_label) : T(1);
+    opt_d_.zero_grad();
+    const Var<T> real_logits = gan_.discriminate(Var<T>(real), labels);
+    const Var<T> fake_logits = gan_.discriminate(fake.detach(), labels);
+    Var<T> loss = nn::bce_with_logits(real_logits, Tensor<T>::full(real_logits.shape(), real_label)) +
+                  nn::bce_with_logits(fake_logits, Tensor<T>::zeros(fake_logits.shape()));
+    loss.backward();
+    opt_d_.step();
+    GanStepLosses out;
+    out.loss_d = double(loss.value().item());
+    out.d_real = mean_probability(real_logits.value());
+    out.d_fake = mean_probability(fake_logits.value());
+    return out;
+  }
+
+  /// The G half of step(): G is trained to make D say "real" for `fake` (still attached to G's
+  /// graph). D's parameters are frozen meanwhile: their gradients and values stay as they were.
+  double g_step(const Var<T>& fake, const std::vector<std::int64_t>& labels) {
+    TESSERA_CHECK(fake.requires_grad(), "GanTrainer::g_step: the fake batch " << fake.shape()
+                                                                               << " is not attached to the generator's graph");
+    nn::FreezeGuard<T> frozen(gan_.discriminator());
+    opt_g_.zero_grad();
+    const Var<T> logits = gan_.discriminate(fake, labels);
+    Var<T> loss = nn::bce_with_logits(logits, Tensor<T>::ones(logits.shape()));
+    loss.backward();
+    opt_g_.step();
+    return double(loss.value().item());
+  }
+
+  /// Generated images (N, C, H, W) in [−1, 1] for noise z (N, latent), with G in eval mode
+  /// (BatchNorm's running statistics) and no graph; G's mode is restored after.
+  Tensor<T> sample(const Tensor<T>& z, const std::vector<std::int64_t>& labels = {}) {
+    EvalMode<T> inference(gan_.generator());
+    return gan_.generate(Var<T>(z), labels).value();
+  }
+  /// The same for n fresh noise vectors from `rng`.
+  Tensor<T> sample(std::size_t n, const std::vector<std::int64_t>& labels, Rng& rng) {
+    return sample(Tensor<T>::randn({n, gan_.latent()}, rng), labels);
+  }
+
+  Gan<T>& gan() { return gan_; }
+  optim::Adam<T>& optimizer_g() { return opt_g_; }  // for checkpoints
+  optim::Adam<T>& optimizer_d() { return opt_d_; }
+  const GanTrainerOptions& options() const { return options_; }
+
+ private:
+  static double mean_probability(const Tensor<T>& logits) {
+    double sum = 0;
+    for (T v : logits) sum += 1.0 / (1.0 + std::exp(-double(v)));
+    return sum / double(logits.size());
+  }
+
+  Gan<T>& gan_;
+  GanTrainerOptions options_;
+  optim::Adam<T> opt_g_, opt_d_;
+};
+
+}  // namespace tessera::models
