@@ -57,31 +57,13 @@ int train(int argc, char** argv) {
   if (opt.help) return 0;
   ts::manual_seed(opt.seed);
 
-  std::unique_ptr<ts::data::Dataset> data;
-  if (opt.data.empty()) {
-    data = std::make_unique<ts::data::ProceduralTextures>(samples, opt.image_size, 3, opt.seed);
-  } else {
-    ts::data::ImageFolderOptions images;
-    images.image_size = opt.image_size;
-    data = std::make_unique<ts::data::ImageFolder>(opt.data, images);
-  }
+  const auto data = ts::train::open_dataset(opt, samples);
   const double held_out = double(std::min(test_images, data->size() / 2)) / double(data->size());
-  const ts::data::TrainValSplit split = ts::data::train_val_split(data->size(), held_out, opt.seed);
-  TESSERA_CHECK(split.val.size() >= 2 && split.train.size() >= opt.batch,
-                data->size() << " images are too few: " << split.train.size() << " for training (a batch is " << opt.batch
-                             << "), " << split.val.size() << " held out");
-  ts::data::LoaderOptions batches;
-  batches.batch_size = opt.batch;
-  batches.drop_last = true;
-  batches.seed = opt.seed;
-  batches.indices = split.train;
+  const ts::data::TrainValSplit split = ts::train::hold_out(*data, held_out, opt, 2);
+  ts::data::LoaderOptions batches = ts::train::training_batches(opt, split.train);
   batches.augment.hflip = batches.augment.vflip = batches.augment.rot90 = true;
   ts::data::DataLoader loader(*data, batches);
-  ts::data::LoaderOptions all_at_once;
-  all_at_once.batch_size = split.val.size();
-  all_at_once.shuffle = false;
-  all_at_once.indices = split.val;
-  const TestSet test = make_test_set(ts::data::DataLoader(*data, all_at_once), opt.seed + 1);
+  const TestSet test = make_test_set(ts::data::DataLoader(*data, ts::train::in_order(split.val, split.val.size())), opt.seed + 1);
 
   ts::models::TextureAutoencoder<float> model(3, opt.image_size, bottleneck);
   ts::optim::Adam<float> optimizer(model.parameters(), opt.lr);
@@ -89,12 +71,7 @@ int train(int argc, char** argv) {
 
   ts::io::Checkpoint<float> checkpoint;
   checkpoint.add("autoencoder", model).add("optimizer", optimizer).add("dropout_rng", ts::default_rng());
-  std::size_t start = 0;
-  if (!opt.resume.empty()) {
-    checkpoint.load(opt.resume);
-    start = checkpoint.state.epoch;
-    std::cout << "resuming from " << opt.resume << " after epoch " << start << '\n';
-  }
+  const std::size_t start = ts::train::resume(checkpoint, opt);
 
   auto auroc = [&] {
     std::vector<double> scores = ts::models::anomaly_scores(model.anomaly_map(test.clean, smoothing));

@@ -33,34 +33,16 @@ int train(int argc, char** argv) {
   if (crop == 0) crop = std::max<std::size_t>(8, opt.image_size * 3 / 4);
 
   // Data: (3, S, S) images in [0, 1]; the split is a function of the seed
-  std::unique_ptr<ts::data::Dataset> data;
-  if (opt.data.empty()) {
-    data = std::make_unique<ts::data::ProceduralTextures>(samples, opt.image_size, 3, opt.seed);
-  } else {
-    ts::data::ImageFolderOptions images;
-    images.image_size = opt.image_size;
-    data = std::make_unique<ts::data::ImageFolder>(opt.data, images);
-  }
+  const auto data = ts::train::open_dataset(opt, samples);
   const std::size_t classes = data->classes().size();
   TESSERA_CHECK(classes >= 2, "--data: " << opt.data << " has " << classes << " class folder; a classifier needs at least 2");
   TESSERA_CHECK(crop <= opt.image_size, "--crop " << crop << " is larger than --image-size " << opt.image_size);
-  const ts::data::TrainValSplit split = ts::data::train_val_split(data->size(), val_fraction, opt.seed);
-  TESSERA_CHECK(split.val.size() >= 1 && split.train.size() >= opt.batch,
-                "--val-fraction " << val_fraction << " leaves " << split.train.size() << " training and " << split.val.size()
-                                  << " held-out images of " << data->size() << " (need a batch of " << opt.batch << " and 1)");
-  ts::data::LoaderOptions batches;
-  batches.batch_size = opt.batch;
-  batches.drop_last = true;
-  batches.seed = opt.seed;
-  batches.indices = split.train;
+  const ts::data::TrainValSplit split = ts::train::hold_out(*data, val_fraction, opt, 1);
+  ts::data::LoaderOptions batches = ts::train::training_batches(opt, split.train);
   batches.augment.crop = crop;  // textures are stationary: any window, mirrored or turned, is the same class
   batches.augment.hflip = batches.augment.vflip = batches.augment.rot90 = true;
   ts::data::DataLoader loader(*data, batches);
-  ts::data::LoaderOptions held_out;
-  held_out.batch_size = 100;
-  held_out.shuffle = false;
-  held_out.indices = split.val;
-  ts::data::DataLoader test_loader(*data, held_out);  // whole images: the model pools globally
+  ts::data::DataLoader test_loader(*data, ts::train::in_order(split.val, 100));  // whole images: the model pools globally
 
   ts::models::TextureClassifier<float> model(classes, 3);
   ts::optim::Adam<float> optimizer(model.parameters(), opt.lr);
@@ -69,12 +51,7 @@ int train(int argc, char** argv) {
 
   ts::io::Checkpoint<float> checkpoint;
   checkpoint.add("classifier", model).add("optimizer", optimizer).add("dropout_rng", ts::default_rng());
-  std::size_t start = 0;
-  if (!opt.resume.empty()) {
-    checkpoint.load(opt.resume);
-    start = checkpoint.state.epoch;
-    std::cout << "resuming from " << opt.resume << " after epoch " << start << '\n';
-  }
+  const std::size_t start = ts::train::resume(checkpoint, opt);
 
   auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
   ts::train::ProgressBar bar;

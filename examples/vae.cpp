@@ -50,29 +50,10 @@ int train(int argc, char** argv) {
   if (opt.help) return 0;
   ts::manual_seed(opt.seed);
 
-  std::unique_ptr<ts::data::Dataset> data;
-  if (opt.data.empty()) {
-    data = std::make_unique<ts::data::ProceduralTextures>(samples, opt.image_size, 3, opt.seed);
-  } else {
-    ts::data::ImageFolderOptions images;
-    images.image_size = opt.image_size;
-    data = std::make_unique<ts::data::ImageFolder>(opt.data, images);
-  }
-  const ts::data::TrainValSplit split = ts::data::train_val_split(data->size(), val_fraction, opt.seed);
-  TESSERA_CHECK(split.val.size() >= 2 && split.train.size() >= opt.batch,
-                "--val-fraction " << val_fraction << " leaves " << split.train.size() << " training and " << split.val.size()
-                                  << " held-out images of " << data->size() << " (need a batch of " << opt.batch << " and 2)");
-  ts::data::LoaderOptions batches;
-  batches.batch_size = opt.batch;
-  batches.drop_last = true;
-  batches.seed = opt.seed;
-  batches.indices = split.train;
-  ts::data::DataLoader loader(*data, batches);
-  ts::data::LoaderOptions held_out;
-  held_out.batch_size = 100;
-  held_out.shuffle = false;
-  held_out.indices = split.val;
-  ts::data::DataLoader val_loader(*data, held_out);
+  const auto data = ts::train::open_dataset(opt, samples);
+  const ts::data::TrainValSplit split = ts::train::hold_out(*data, val_fraction, opt, 2);
+  ts::data::DataLoader loader(*data, ts::train::training_batches(opt, split.train));
+  ts::data::DataLoader val_loader(*data, ts::train::in_order(split.val, 100));
   const ts::Tensor<float> shown = val_loader.batch(0, 0).images;  // the first held-out images
 
   ts::models::VaeConfig config;
@@ -87,12 +68,7 @@ int train(int argc, char** argv) {
 
   ts::io::Checkpoint<float> checkpoint;
   checkpoint.add("vae", vae).add("optimizer", optimizer).add("rng", rng).add("dropout_rng", ts::default_rng());
-  std::size_t start = 0;
-  if (!opt.resume.empty()) {
-    checkpoint.load(opt.resume);
-    start = checkpoint.state.epoch;
-    std::cout << "resuming from " << opt.resume << " after epoch " << start << '\n';
-  }
+  const std::size_t start = ts::train::resume(checkpoint, opt);
 
   auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
   ts::train::ProgressBar bar;

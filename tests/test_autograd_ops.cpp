@@ -379,3 +379,30 @@ TEST_CASE("broadcasting errors name the op and both shapes", "[ops][errors]") {
   CHECK_THAT(error_of([&] { a / b; }), Catch::Contains("div"));
   CHECK_THAT(error_of([&] { a - b; }), Catch::Contains("sub"));
 }
+
+TEST_CASE("anomaly mode names the first op whose forward or backward made NaN or Inf", "[autograd][anomaly][errors]") {
+  const Var<double> x(Tensor<double>::full({2, 3}, -1.0), true);
+  const Var<double> y(Tensor<double>::full({2, 3}, 2.0), true);
+  {
+    DetectAnomalyGuard anomaly;
+    // forward: log(−1) is NaN; the op and the shapes are named, nothing later runs
+    CHECK(error_of([&] { sum(log(x * y) + y); }) == "anomaly: forward of log produced NaN in its result (2, 3) from inputs (2, 3)");
+    // backward: sqrt(0) is finite, its gradient 1/(2·sqrt(0)) is not
+    const Var<double> zero(Tensor<double>::zeros({2, 3}), true);
+    Var<double> loss = sum(sqrt(zero) * y);
+    CHECK(error_of([&] { loss.backward(); }) ==
+          "anomaly: backward of sqrt (output (2, 3)) produced Inf in the gradient of its input 0 (2, 3)");
+    // a NaN that came from outside the graph is blamed on its entry, not on the op
+    const Var<double> bad(Tensor<double>::full({2, 3}, std::nan("")), false);
+    CHECK_THAT(error_of([&] { bad + y; }), Catch::Contains("anomaly: input 0 (2, 3) of add already holds NaN"));
+    // finite work runs as usual
+    Var<double> fine = sum(x * y);
+    fine.backward();
+    CHECK(y.grad()[0] == -1.0);
+  }
+  CHECK_FALSE(detect_anomaly_enabled());
+  CHECK_NOTHROW(log(x));  // off again: NaN passes silently, as in PyTorch
+  set_detect_anomaly(true);
+  CHECK(detect_anomaly_enabled());
+  set_detect_anomaly(false);
+}

@@ -112,7 +112,10 @@ TEST_CASE("DCGAN builders: image sizes, output shapes and errors", "[models][gan
   CHECK(models::detail::dcgan_layout("t", 64).start == 8);
   CHECK(models::detail::dcgan_layout("t", 64).ups == 3);
   CHECK(models::detail::dcgan_layout("t", 28).start == 7);
-  CHECK(models::detail::dcgan_layout("t", 16).ups == 1);
+  CHECK(models::detail::dcgan_layout("t", 28).ups == 2);
+  CHECK(models::detail::dcgan_layout("t", 32).start == 4);
+  CHECK(models::detail::dcgan_layout("t", 16).start == 2);
+  CHECK(models::detail::dcgan_layout("t", 16).ups == 3);
   CHECK(models::detail::dcgan_layout("t", 48).start == 6);
   CHECK(models::detail::dcgan_layout("t", 48).ups == 3);
 
@@ -161,11 +164,15 @@ TEST_CASE("DCGAN state-dict names are the Keras model's, translated", "[models][
   CHECK_THAT(gan.repr(), Catch::Contains("(10): Conv2DTranspose(64, 3, kernel=4, stride=2, padding=1, output_padding=0)"));
   CHECK_THAT(gan.repr(), Catch::Contains("(9): Dropout(0.5)"));
 
-  // 16x16 has one up/down-sampling layer: D ends in 64 channels of 8x8
+  // 16x16 has the same three layers from 2x2: D ends in 128 channels of 2x2; 28x28 has two from 7x7
   models::Dcgan<float> small({16, 1, 100});
   const auto small_params = small.named_parameters();
-  CHECK(small_params[small_params.size() - 2].first == "discriminator.4.weight");
-  CHECK(small_params[small_params.size() - 2].second.shape() == Shape{1, 64 * 8 * 8});
+  CHECK(small_params[small_params.size() - 2].first == "discriminator.10.weight");
+  CHECK(small_params[small_params.size() - 2].second.shape() == Shape{1, 128 * 2 * 2});
+  models::Dcgan<float> mnist({28, 1, 100});
+  CHECK(mnist.named_parameters()[0].second.shape() == Shape{128 * 7 * 7, 100});
+  CHECK(mnist.named_parameters().back().second.shape() == Shape{1});
+  CHECK(mnist.named_parameters()[mnist.named_parameters().size() - 2].second.shape() == Shape{1, 128 * 7 * 7});
 }
 
 TEST_CASE("dcgan_init_ draws Radford et al.'s initial weights", "[models][gan]") {
@@ -354,13 +361,27 @@ TEST_CASE("conditional GAN: a sample per requested label, names, errors", "[mode
   std::vector<std::pair<std::string, Shape>> names;
   for (const auto& [name, p] : gan.named_parameters()) names.emplace_back(name, p.shape());
   CHECK(names.front() == std::pair<std::string, Shape>{"generator.embed.weight", {4, 8}});
-  CHECK(names[1] == std::pair<std::string, Shape>{"generator.body.0.weight", {128 * 8 * 8, 32 + 8}});
+  CHECK(names[1] == std::pair<std::string, Shape>{"generator.body.0.weight", {128 * 2 * 2, 32 + 8}});
   const auto d_names = gan.D->named_parameters();
-  CHECK(d_names[0].first == "embed.weight");
-  CHECK(d_names[1].first == "project.weight");
-  CHECK(d_names[1].second.shape() == Shape{16 * 16, 8});
-  CHECK(d_names[3].first == "body.0.weight");
-  CHECK(d_names[3].second.shape() == Shape{64, 2, 4, 4});  // image + label map
+  CHECK(d_names[0].first == "body.0.weight");
+  CHECK(d_names[0].second.shape() == Shape{64, 1, 4, 4});
+  CHECK(d_names[d_names.size() - 3].first == "head.weight");
+  CHECK(d_names[d_names.size() - 3].second.shape() == Shape{1, 128 * 2 * 2});
+  CHECK(d_names.back().first == "embed.weight");
+  CHECK(d_names.back().second.shape() == Shape{4, 128 * 2 * 2});  // a direction in feature space per class
+  // the projection: D(x, y) − D(x, y') = ⟨embed(y) − embed(y'), φ(x)⟩, so the head cancels
+  {
+    models::EvalMode<float> inference(*gan.D);
+    const Tensor<float> phi = gan.D->body->forward(Var<float>(images)).value();
+    const Tensor<float> as_0 = gan.discriminate(Var<float>(images), {0, 0, 0, 0, 0}).value();
+    const Tensor<float> as_2 = gan.discriminate(Var<float>(images), {2, 2, 2, 2, 2}).value();
+    const Tensor<float>& e = gan.D->embed->weight.value();
+    for (std::size_t n = 0; n < 5; ++n) {
+      double expected = 0;
+      for (std::size_t f = 0; f < 512; ++f) expected += double(e.at(0, f) - e.at(2, f)) * phi.at(n, f);
+      CHECK(double(as_0[n] - as_2[n]) == Approx(expected).margin(1e-4));
+    }
+  }
 
   CHECK_THAT(error_of([&] { trainer.sample(z, {0, 1}); }), Catch::Contains("ConditionalGenerator: 2 labels for a batch of 5"));
   CHECK_THAT(error_of([&] { trainer.sample(z, {0, 1, 2, 3, 4}); }),
@@ -413,12 +434,15 @@ TEST_CASE("GanTrainer resumes from a checkpoint bit for bit", "[models][gan]") {
   for (std::uint64_t b = 0; b < 4; ++b) batches.push_back(real_batch(8, 16, 1, b));
   struct Run {
     models::Dcgan<float> gan{{16, 1, 32}};
-    models::GanTrainer<float> trainer{gan};
+    models::GanTrainer<float> trainer{gan, [] {
+                                        models::GanTrainerOptions averaged;
+                                        averaged.average_decay = 0.9;  // so the average differs from G
+                                        return averaged;
+                                      }()};
     Rng noise{21};
     io::Checkpoint<float> checkpoint;
     Run() {
-      checkpoint.add("G", gan.generator()).add("D", gan.discriminator());
-      checkpoint.add("opt_g", trainer.optimizer_g()).add("opt_d", trainer.optimizer_d());
+      trainer.add_to(checkpoint);
       checkpoint.add("noise", noise).add("dropout_rng", default_rng());
     }
     void steps(const std::vector<Tensor<float>>& batches, std::size_t from, std::size_t to) {
@@ -447,4 +471,27 @@ TEST_CASE("GanTrainer resumes from a checkpoint bit for bit", "[models][gan]") {
   REQUIRE(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) CHECK(same_bits(a[i].second, b[i].second));
   CHECK(resumed.trainer.optimizer_g().step_counts() == straight.trainer.optimizer_g().step_counts());
+  Rng z(3);
+  const Tensor<float> noise_for_samples = Tensor<float>::randn({4, 32}, z);
+  CHECK(same_bits(resumed.trainer.sample(noise_for_samples), straight.trainer.sample(noise_for_samples)));  // the average too
+  Tensor<float> own;  // G's own weights draw something else than their average
+  {
+    models::EvalMode<float> inference(straight.gan.generator());
+    own = straight.gan.generate(Var<float>(noise_for_samples), {}).value();
+  }
+  CHECK_FALSE(same_bits(own, straight.trainer.sample(noise_for_samples)));
+}
+
+TEST_CASE("GanTrainer stops on a non-finite loss before any weight changes", "[models][gan][errors]") {
+  manual_seed(8);
+  models::Dcgan<float> gan({16, 1, 32});
+  models::GanTrainer<float> trainer(gan);
+  Tensor<float> real = real_batch(8, 16, 1);
+  real[5] = std::nanf("");  // a corrupt image
+  const auto before = values_of(gan);
+  Rng noise(1);
+  CHECK_THAT(error_of([&] { trainer.step(real, {}, noise); }),
+             Catch::Contains("GanTrainer: the discriminator's loss is NaN; stopped before updating any weight"));
+  CHECK(all_same_bits(values_of(gan), before));
+  CHECK(trainer.optimizer_d().step_counts()[0] == 0);
 }

@@ -886,3 +886,69 @@ TEST_CASE("optimizers: invalid hyperparameters throw", "[nn][optim][errors]") {
   CHECK_THROWS_AS(optim::SGD<double>({p}, 0.1, 0.9, 0.5, 0.0, true), Error);  // ... and no dampening
   CHECK_THROWS_AS(optim::SGD<double>({Var<double>(Tensor<double>::zeros({2}))}, 0.1), Error);  // not trainable
 }
+
+TEST_CASE("WeightAverage: warmed-up exponential average, swapped in for a scope, checkpointed", "[nn][optim]") {
+  nn::Sequential<double> net;
+  net.add<nn::Dense>(2, 1);
+  net.add<nn::BatchNorm>(1);
+  Tensor<double>& w = net.named_parameters()[0].second.value();
+  Tensor<double>& running_mean = net.named_buffers()[0].second;
+  w = Tensor<double>::full({1, 2}, 1.0);
+  optim::WeightAverage<double> average(net, 0.5);
+  w = Tensor<double>::full({1, 2}, 3.0);
+  running_mean = Tensor<double>::full({1}, 2.0);
+  average.update();  // d = min(0.5, 1/10): 0.1·1 + 0.9·3 = 2.8; buffers too: 0.1·0 + 0.9·2 = 1.8
+  w = Tensor<double>::full({1, 2}, 5.0);
+  average.update();  // d = min(0.5, 2/11) = 2/11: (2/11)·2.8 + (9/11)·5 = 4.6
+  {
+    const auto averaged = average.swap_in();
+    CHECK(w[0] == Approx(2.0 / 11 * 2.8 + 9.0 / 11 * 5.0));
+    CHECK(running_mean[0] == Approx(2.0 / 11 * 1.8 + 9.0 / 11 * 2.0));
+  }
+  CHECK(w[0] == 5.0);  // the module's own weights are back
+  for (int i = 0; i < 20; ++i) average.update();  // d reaches 0.5 at update 8
+  {
+    const auto averaged = average.swap_in();
+    CHECK(w[1] == Approx(5.0));
+  }
+
+  testing::TempDir dir;
+  io::Checkpoint<double> saved;
+  saved.add("average", average).save(dir / "average.tsr");
+  optim::WeightAverage<double> restored(net, 0.5);
+  io::Checkpoint<double> loader;
+  loader.add("average", restored).load(dir / "average.tsr");
+  CHECK(restored.updates() == 22);
+  CHECK(restored.named_state()[0].second->at(0, 1) == average.named_state()[0].second->at(0, 1));
+  CHECK_THROWS_WITH(optim::WeightAverage<double>(net, 1.0), Catch::Contains("WeightAverage: decay must be in [0, 1), got 1"));
+}
+
+TEST_CASE("clip_grad_norm_ and clip_grad_value_ as torch.nn.utils", "[nn][optim]") {
+  Var<double> a(Tensor<double>::zeros({2}), true), b(Tensor<double>::zeros({1}), true), none(Tensor<double>::zeros({3}), true);
+  auto set = [&] {
+    a.set_grad(Tensor<double>(Shape{2}, std::vector<double>{3.0, -4.0}));
+    b.set_grad(Tensor<double>(Shape{1}, std::vector<double>{12.0}));
+  };
+  set();
+  // ‖(3, −4, 12)‖ = 13; scaled by 6.5 / (13 + 1e-6)
+  CHECK(optim::clip_grad_norm_<double>({a, b, none}, 6.5) == Approx(13.0));
+  CHECK(a.grad()[0] == Approx(1.5).epsilon(1e-6));
+  CHECK(b.grad()[0] == Approx(6.0).epsilon(1e-6));
+  CHECK_FALSE(none.has_grad());
+  set();
+  CHECK(optim::clip_grad_norm_<double>({a, b}, 100.0) == Approx(13.0));  // under the bound: unchanged
+  CHECK(a.grad()[1] == -4.0);
+  CHECK(optim::clip_grad_norm_<double>({a, b}, 6.0, std::numeric_limits<double>::infinity()) == Approx(12.0));
+  CHECK(b.grad()[0] == Approx(6.0).epsilon(1e-6));
+  set();
+  CHECK(optim::clip_grad_norm_<double>({a, b}, 100.0, 1.0) == Approx(19.0));
+  optim::clip_grad_value_<double>({a, b}, 3.5);
+  CHECK(a.grad()[0] == 3.0);
+  CHECK(a.grad()[1] == -3.5);
+  CHECK(b.grad()[0] == 3.5);
+  b.set_grad(Tensor<double>(Shape{1}, std::vector<double>{std::nan("")}));
+  CHECK(error_of([&] { optim::clip_grad_norm_<double>({a, b}, 1.0); }) ==
+        "clip_grad_norm_: the gradients' total norm is NaN; no gradient was clipped");
+  CHECK(a.grad()[0] == 3.0);
+  CHECK_THROWS_WITH(optim::clip_grad_value_<double>({a}, -1.0), Catch::Contains("clip_value must be non-negative"));
+}

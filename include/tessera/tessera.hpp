@@ -43,8 +43,10 @@
 #include "nn/sequential.hpp"
 
 #include "optim/adam.hpp"
+#include "optim/clip.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/sgd.hpp"
+#include "optim/weight_average.hpp"
 
 // data
 #include "data/augment.hpp"
@@ -63,6 +65,7 @@
 #include "io/file.hpp"
 #include "io/image.hpp"
 #include "io/npy.hpp"
+#include "io/state_mismatch.hpp"
 #include "io/zip.hpp"
 
 // metrics
@@ -72,9 +75,11 @@
 // train
 #include "train/canvas.hpp"
 #include "train/cli.hpp"
+#include "train/data.hpp"
 #include "train/metrics_log.hpp"
 #include "train/plot.hpp"
 #include "train/progress.hpp"
+#include "train/resume.hpp"
 
 // models
 #include "models/cgan.hpp"

@@ -4,6 +4,7 @@
 // walked in reverse topological order by backward().
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <unordered_set>
@@ -47,21 +48,53 @@ inline bool& grad_mode_flag() {
   thread_local bool enabled = true;
   return enabled;
 }
+inline bool& anomaly_mode_flag() {
+  thread_local bool enabled = false;
+  return enabled;
+}
+
+/// "NaN", "Inf" or nullptr: what non-finite value `t` holds first, if any.
+template <class T>
+const char* non_finite(const Tensor<T>& t) {
+  for (T v : t)
+    if (!std::isfinite(v)) return std::isnan(v) ? "NaN" : "Inf";
+  return nullptr;
+}
+
+/// Sets a thread-local mode flag for a scope; its previous value comes back at exit.
+class ScopedFlag {
+ public:
+  ScopedFlag(bool& flag, bool value) : flag_(flag), previous_(flag) { flag = value; }
+  ~ScopedFlag() { flag_ = previous_; }
+  ScopedFlag(const ScopedFlag&) = delete;
+  ScopedFlag& operator=(const ScopedFlag&) = delete;
+
+ private:
+  bool& flag_;
+  bool previous_;
+};
 }  // namespace detail
 
 /// Whether ops record the graph on this thread.
 inline bool grad_enabled() { return detail::grad_mode_flag(); }
 
 /// RAII: no graph is recorded while alive (inference, parameter updates). Per thread.
-class NoGradGuard {
+class NoGradGuard : detail::ScopedFlag {
  public:
-  NoGradGuard() : previous_(detail::grad_mode_flag()) { detail::grad_mode_flag() = false; }
-  ~NoGradGuard() { detail::grad_mode_flag() = previous_; }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  NoGradGuard() : ScopedFlag(detail::grad_mode_flag(), false) {}
+};
 
- private:
-  bool previous_;
+/// Anomaly mode (PyTorch's detect_anomaly), per thread: every op's result and every gradient
+/// is checked as it is made, and the first NaN or Inf is an Error naming the op, forward or
+/// backward, and the shapes, instead of a loss that turns NaN many ops later. Costs a pass
+/// over every tensor: for hunting a fault, not for every run.
+inline void set_detect_anomaly(bool enabled) { detail::anomaly_mode_flag() = enabled; }
+inline bool detect_anomaly_enabled() { return detail::anomaly_mode_flag(); }
+
+/// RAII: anomaly mode on while alive.
+class DetectAnomalyGuard : detail::ScopedFlag {
+ public:
+  DetectAnomalyGuard() : ScopedFlag(detail::anomaly_mode_flag(), true) {}
 };
 
 template <class T>
@@ -128,11 +161,16 @@ class Var {
     TESSERA_CHECK(upstream.shape() == root.value.shape(), "backward: upstream gradient of shape " << upstream.shape()
                                                                << " for a result of shape " << root.value.shape());
     const auto order = topological_order(node_);
+    if (detect_anomaly_enabled()) TESSERA_CHECK(!detail::non_finite(upstream), "backward: the upstream gradient " << upstream.shape()
+                                                                                << " holds " << detail::non_finite(upstream));
     root.accumulate(upstream);
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       Node<T>& n = **it;
       if (n.is_leaf()) continue;
-      if (n.grad.defined()) n.backward(n.grad, n.value);
+      if (n.grad.defined()) {
+        n.backward(n.grad, n.value);
+        if (detect_anomaly_enabled()) check_input_gradients(n);
+      }
       n.grad = Tensor<T>();  // only leaves keep gradients, as in PyTorch
       if (!retain_graph) {
         n.backward = nullptr;
@@ -148,6 +186,18 @@ class Var {
   Node<T>& checked() const {
     TESSERA_CHECK(node_, "Var: use of an undefined Var");
     return *node_;
+  }
+
+  // Anomaly mode: the gradients `n`'s backward just accumulated into its inputs are finite
+  // (earlier contributions were checked when they arrived).
+  static void check_input_gradients(const Node<T>& n) {
+    for (std::size_t i = 0; i < n.inputs.size(); ++i) {
+      const Tensor<T>& g = n.inputs[i]->grad;
+      if (!g.defined()) continue;
+      const char* bad = detail::non_finite(g);
+      TESSERA_CHECK(!bad, "anomaly: backward of " << n.op << " (output " << n.value.shape() << ") produced " << bad
+                                                  << " in the gradient of its input " << i << " " << g.shape());
+    }
   }
 
   // Nodes that need a gradient, inputs before users (iterative DFS: deep graphs cannot
@@ -174,8 +224,27 @@ class Var {
 };
 
 namespace detail {
+/// Anomaly mode: an op's result is finite, or an Error says which op made the first NaN/Inf
+/// (or which input brought one in from outside the graph).
+template <class T>
+void check_forward(const char* op, const Tensor<T>& value, const std::vector<const Var<T>*>& inputs) {
+  const char* bad = non_finite(value);
+  if (!bad) return;
+  std::ostringstream shapes;
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i]->defined()) {
+      shapes << (i ? ", " : "") << inputs[i]->shape();
+      if (const char* in_bad = non_finite(inputs[i]->value()))
+        TESSERA_FAIL("anomaly: input " << i << " " << inputs[i]->shape() << " of " << op << " already holds " << in_bad
+                                       << " (it was made outside anomaly mode or outside the graph)");
+    }
+  TESSERA_FAIL("anomaly: forward of " << op << " produced " << bad << " in its result " << value.shape() << " from inputs "
+                                      << shapes.str());
+}
+
 template <class T, class Backward>
 Var<T> record_op(const char* op, Tensor<T> value, const std::vector<const Var<T>*>& inputs, Backward&& backward) {
+  if (anomaly_mode_flag()) check_forward(op, value, inputs);
   bool any = false;
   if (grad_enabled())
     for (const Var<T>* in : inputs) any = any || (in->defined() && in->requires_grad());

@@ -1,6 +1,7 @@
 // tessera/core/error.hpp — the one exception type tessera throws, and the check macro.
 #pragma once
 
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -13,6 +14,14 @@ class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
+
+/// A number for a message: NaN reads "NaN" whatever its sign bit (streams print "-nan").
+inline std::string number_text(double value) {
+  if (std::isnan(value)) return "NaN";
+  std::ostringstream os;
+  os << value;
+  return os.str();
+}
 
 }  // namespace tessera
 

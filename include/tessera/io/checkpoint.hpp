@@ -28,7 +28,9 @@
 #include "../core/tensor.hpp"
 #include "../nn/module.hpp"
 #include "../optim/optimizer.hpp"
+#include "../optim/weight_average.hpp"
 #include "file.hpp"
+#include "state_mismatch.hpp"
 
 namespace tessera::io {
 
@@ -95,6 +97,14 @@ class Checkpoint {
                      optimizer.step_counts().size()});
     f64s_.push_back({name + "/lr", [&optimizer] { return std::vector<double>{optimizer.lr()}; },
                      [&optimizer](const std::vector<double>& v) { optimizer.set_lr(v[0]); }, 1});
+    return *this;
+  }
+
+  Checkpoint& add(const std::string& name, optim::WeightAverage<T>& average) {
+    check_component(name);
+    for (auto& [key, t] : average.named_state()) tensors_.push_back({name + "/" + key, t});
+    u64s_.push_back({name + "/updates", [&average] { return std::vector<std::uint64_t>{average.updates()}; },
+                     [&average](const std::vector<std::uint64_t>& v) { average.updates() = v[0]; }, 1});
     return *this;
   }
 
@@ -279,20 +289,20 @@ class Checkpoint {
   }
 
   // Every expected record present with the right kind and size, nothing unexpected: all
-  // problems listed in one error.
+  // problems summarised in one error.
   void validate(const std::map<std::string, detail::Record>& records, const std::string& path) const {
-    std::ostringstream problems;
+    StateMismatch mismatch;
     std::map<std::string, bool> expected;
     auto expect = [&](const std::string& name, detail::RecordKind kind, auto&& size_ok, auto&& describe) {
       expected[name] = true;
       const auto it = records.find(name);
       if (it == records.end())
-        problems << "\n  missing: " << name;
+        mismatch.add(StateMismatch::missing, name);
       else if (it->second.kind != kind)
-        problems << "\n  wrong kind: " << name << " is a " << detail::kind_name(it->second.kind) << ", expected a "
-                 << detail::kind_name(kind);
+        mismatch.add(StateMismatch::wrong_kind, name + " is a " + detail::kind_name(it->second.kind) + ", expected a " +
+                                                    detail::kind_name(kind));
       else if (!size_ok(it->second))
-        problems << "\n  shape mismatch: " << name << " " << describe(it->second);
+        mismatch.add(StateMismatch::shape_mismatch, name + " " + describe(it->second));
     };
     for (const auto& entry : tensors_)
       expect(entry.name, detail::RecordKind::tensor, [&](const detail::Record& r) { return r.shape == entry.tensor->shape(); },
@@ -308,9 +318,9 @@ class Checkpoint {
       expect(e.name, detail::RecordKind::f64s, [&](const detail::Record& r) { return r.f64s.size() == e.size; },
              [&](const detail::Record& r) { return "has " + std::to_string(r.f64s.size()) + " values, expected " + std::to_string(e.size); });
     for (const auto& [name, rec] : records)
-      if (!expected.count(name)) problems << "\n  unexpected: " << name;
-    const std::string text = problems.str();
-    TESSERA_CHECK(text.empty(), "load checkpoint " << path << ": does not match what is being restored (different architecture?):" << text);
+      if (!expected.count(name)) mismatch.add(StateMismatch::unexpected, name);
+    TESSERA_CHECK(mismatch.empty(), "load checkpoint " << path << ": does not match what is being restored (different architecture?): "
+                                                       << mismatch.summary());
   }
 
   struct TensorEntry {

@@ -31,6 +31,7 @@
 #include "../core/tensor.hpp"
 #include "../nn/module.hpp"
 #include "file.hpp"
+#include "state_mismatch.hpp"
 #include "zip.hpp"
 
 namespace tessera::io {
@@ -485,35 +486,23 @@ void load_npz(nn::Module<T>& module, const std::string& path) {
   for (auto& [name, p] : parameters) targets.emplace_back(name, &p.value());
   for (auto& [name, buffer] : module.named_buffers()) targets.emplace_back(name, &buffer);
 
-  std::vector<std::string> missing, unexpected, mismatched;
+  StateMismatch mismatch;
   std::set<std::string> model_keys;
   for (const auto& [name, target] : targets) {
     model_keys.insert(name);
     const auto found = file.find(name);
     if (found == file.end()) {
-      missing.push_back('"' + name + '"');
+      mismatch.add(StateMismatch::missing, '"' + name + '"');
     } else if (found->second.shape() != target->shape()) {
       std::ostringstream os;
       os << '"' << name << "\" file " << found->second.shape() << " vs model " << target->shape();
-      mismatched.push_back(os.str());
+      mismatch.add(StateMismatch::shape_mismatch, os.str());
     }
   }
   for (const auto& [key, value] : file)
-    if (!model_keys.count(key) && !npy_detail::is_num_batches_tracked(key)) unexpected.push_back('"' + key + '"');
-
-  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
-    std::ostringstream os;
-    os << "load_npz: " << path << ": does not match the model, nothing was loaded";
-    auto list = [&](const char* label, const std::vector<std::string>& items) {
-      if (items.empty()) return;
-      os << "; " << label << ": ";
-      for (std::size_t i = 0; i < items.size(); ++i) os << (i ? ", " : "") << items[i];
-    };
-    list("missing", missing);
-    list("unexpected", unexpected);
-    list("shape mismatch", mismatched);
-    throw Error(os.str());
-  }
+    if (!model_keys.count(key) && !npy_detail::is_num_batches_tracked(key))
+      mismatch.add(StateMismatch::unexpected, '"' + key + '"');
+  TESSERA_CHECK(mismatch.empty(), "load_npz: " << path << ": does not match the model, nothing was loaded; " << mismatch.summary());
   for (auto& [name, target] : targets) {
     const Tensor<T>& source = file.at(name);
     std::copy(source.begin(), source.end(), target->begin());

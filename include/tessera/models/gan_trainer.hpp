@@ -3,6 +3,7 @@
 // Each step, on a real batch and a fake batch G(z), z ~ N(0, 1):
 //   D: loss_D = bce_logits(D(real), 1 or 0.9) + bce_logits(D(fake.detach()), 0)
 //   G: loss_G = bce_logits(D(fake), 1) with D frozen (its parameters get no gradient)
+// then G's weights are folded into their running average, which sample() draws from.
 // Real images are expected in [−1, 1], the generator's tanh range (to_tanh_range).
 #pragma once
 
@@ -12,9 +13,11 @@
 
 #include "../autograd/var.hpp"
 #include "../core/rng.hpp"
+#include "../io/checkpoint.hpp"
 #include "../nn/freeze.hpp"
 #include "../nn/losses.hpp"
 #include "../optim/adam.hpp"
+#include "../optim/weight_average.hpp"
 #include "eval_mode.hpp"
 #include "gan.hpp"
 
@@ -25,6 +28,11 @@ struct GanTrainerOptions {
   double beta1 = 0.5, beta2 = 0.999;  // β1 = 0.5: the default 0.9 made their training oscillate
   bool label_smoothing = false;     // one-sided (Salimans et al. 2016): D's real target 0.9, fakes stay 0
   double smooth_real_label = 0.9;
+  // sample() draws from an exponential moving average of G's weights with this decay (0: G's
+  // own). Off by default: on the procedural textures (32×32, batch 16) an average with 0.999
+  // was further from the data than G itself for the first 2500 steps (Fréchet distance of
+  // classifier features 0.62 vs 0.43–0.52 of the initial); longer runs were not measured.
+  double average_decay = 0;
 };
 
 /// One step's numbers: the losses, and D's mean probability "real" on the real and fake batch
@@ -48,7 +56,8 @@ class GanTrainer {
   explicit GanTrainer(Gan<T>& gan, GanTrainerOptions options = {})
       : gan_(gan), options_(options),
         opt_g_(gan.generator().parameters(), options.lr_g, options.beta1, options.beta2),
-        opt_d_(gan.discriminator().parameters(), options.lr_d, options.beta1, options.beta2) {
+        opt_d_(gan.discriminator().parameters(), options.lr_d, options.beta1, options.beta2),
+        average_g_(gan.generator(), options.average_decay) {
     TESSERA_CHECK(options.smooth_real_label > 0 && options.smooth_real_label <= 1,
                   "GanTrainer: smooth_real_label must be in (0, 1], got " << options.smooth_real_label);
   }
@@ -62,6 +71,7 @@ class GanTrainer {
     const Var<T> fake = gan_.generate(z, labels);  // G runs once; both updates use this batch
     GanStepLosses losses = d_step(real, fake, labels);
     losses.loss_g = g_step(fake, labels);
+    average_g_.update();
     return losses;
   }
 
@@ -75,6 +85,7 @@ class GanTrainer {
     const Var<T> fake_logits = gan_.discriminate(fake.detach(), labels);
     Var<T> loss = nn::bce_with_logits(real_logits, Tensor<T>::full(real_logits.shape(), real_label)) +
                   nn::bce_with_logits(fake_logits, Tensor<T>::zeros(fake_logits.shape()));
+    require_finite("discriminator", loss);
     loss.backward();
     opt_d_.step();
     GanStepLosses out;
@@ -93,14 +104,17 @@ class GanTrainer {
     opt_g_.zero_grad();
     const Var<T> logits = gan_.discriminate(fake, labels);
     Var<T> loss = nn::bce_with_logits(logits, Tensor<T>::ones(logits.shape()));
+    require_finite("generator", loss);
     loss.backward();
     opt_g_.step();
     return double(loss.value().item());
   }
 
-  /// Generated images (N, C, H, W) in [−1, 1] for noise z (N, latent), with G in eval mode
-  /// (BatchNorm's running statistics) and no graph; G's mode is restored after.
+  /// Generated images (N, C, H, W) in [−1, 1] for noise z (N, latent), from G's averaged
+  /// weights in eval mode (BatchNorm's running statistics) and no graph; G's own weights and
+  /// mode are restored after.
   Tensor<T> sample(const Tensor<T>& z, const std::vector<std::int64_t>& labels = {}) {
+    const auto averaged = average_g_.swap_in();
     EvalMode<T> inference(gan_.generator());
     return gan_.generate(Var<T>(z), labels).value();
   }
@@ -109,12 +123,28 @@ class GanTrainer {
     return sample(Tensor<T>::randn({n, gan_.latent()}, rng), labels);
   }
 
+  /// Adds what the trainer owns to `checkpoint`: "G", "D", "opt_g", "opt_d", "G_average". A
+  /// bit-identical continuation also needs the noise Rng and default_rng() (dropout).
+  void add_to(io::Checkpoint<T>& checkpoint) {
+    checkpoint.add("G", gan_.generator()).add("D", gan_.discriminator());
+    checkpoint.add("opt_g", opt_g_).add("opt_d", opt_d_).add("G_average", average_g_);
+  }
+
   Gan<T>& gan() { return gan_; }
   optim::Adam<T>& optimizer_g() { return opt_g_; }  // for checkpoints
   optim::Adam<T>& optimizer_d() { return opt_d_; }
+  optim::WeightAverage<T>& generator_average() { return average_g_; }
   const GanTrainerOptions& options() const { return options_; }
 
  private:
+  // A NaN or Inf loss stops training before it reaches any weight: the last checkpoint stays
+  // good. (set_detect_anomaly(true) then names the op that made it.)
+  static void require_finite(const char* network, const Var<T>& loss) {
+    const double value = double(loss.value().item());
+    TESSERA_CHECK(std::isfinite(value), "GanTrainer: the " << network << "'s loss is " << number_text(value)
+                                            << "; stopped before updating any weight (set_detect_anomaly(true) names the op)");
+  }
+
   static double mean_probability(const Tensor<T>& logits) {
     double sum = 0;
     for (T v : logits) sum += 1.0 / (1.0 + std::exp(-double(v)));
@@ -124,6 +154,7 @@ class GanTrainer {
   Gan<T>& gan_;
   GanTrainerOptions options_;
   optim::Adam<T> opt_g_, opt_d_;
+  optim::WeightAverage<T> average_g_;
 };
 
 }  // namespace tessera::models
