@@ -9,6 +9,7 @@
 //   dcgan --classifier out/texture_classifier/classifier.tsr   # also report a Fréchet distance
 #include <tessera/tessera.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -38,12 +39,16 @@ int train(int argc, char** argv) {
   opt.batch = 16;  // more, smaller steps: what a GAN's first minutes need most
   opt.lr = 2e-4;
   std::size_t samples = 4096, latent = 100;
-  bool label_smoothing = false;
+  ts::models::GanTrainerOptions settings;
+  bool lr_decay = false;
   std::string classifier;
   ts::train::Cli cli("dcgan", "Trains a DCGAN on textures and writes sample grids, metrics and checkpoints.", opt);
   cli.add("--samples", samples, "procedural textures to train on (without --data)", ts::train::Require::positive);
   cli.add("--latent", latent, "size of the noise vector z", ts::train::Require::positive);
-  cli.add("--label-smoothing", label_smoothing, "one-sided: the discriminator's target for real images is 0.9");
+  cli.add("--label-smoothing", settings.label_smoothing, "one-sided: the discriminator's target for real images is 0.9");
+  cli.add("--average", settings.average_decay, "samples come from a moving average of G's weights with this decay, e.g. 0.999",
+          ts::train::Require::non_negative);
+  cli.add("--lr-decay", lr_decay, "learning rates fall linearly towards 0 over the second half of the epochs");
   cli.add("--classifier", classifier,
           "texture_classifier checkpoint (same data and --image-size): report the Fréchet distance of its features "
           "between samples and real images",
@@ -58,9 +63,7 @@ int train(int argc, char** argv) {
 
   // The model: G and D as in the Keras DCGAN example, trained as in the PyTorch tutorial
   ts::models::Dcgan<float> gan({opt.image_size, 3, latent});
-  ts::models::GanTrainerOptions settings;
   settings.lr_g = settings.lr_d = opt.lr;
-  settings.label_smoothing = label_smoothing;
   ts::models::GanTrainer<float> trainer(gan, settings);
   ts::Rng noise(opt.seed + 1);  // every step's z
   ts::Rng fixed_noise_rng(opt.seed + 2);
@@ -77,16 +80,19 @@ int train(int argc, char** argv) {
   ts::io::Checkpoint<float> checkpoint;
   trainer.add_to(checkpoint);  // G, D, their optimizers, G's average
   checkpoint.add("noise", noise).add("dropout_rng", ts::default_rng());
-  const std::size_t start = ts::train::resume(checkpoint, opt);
-  if (fid.net && start == 0)
+  const auto [start, first_step] = ts::train::resume(checkpoint, opt);
+  if (fid.net && start == 0 && first_step == 0)
     std::cout << "classifier Fréchet distance at initialisation " << fid.of(trainer, opt.seed + 3) << '\n';
 
   auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
   ts::train::ProgressBar bar;
+  ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
   for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
+    if (lr_decay) trainer.scale_learning_rates(std::min(1.0, 2.0 * double(opt.epochs - epoch) / double(opt.epochs)));
     bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
-    std::size_t step = 0;
-    for (const ts::data::Batch& batch : loader.epoch(epoch)) {
+    std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
+    for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {
+      if (stop.requested()) return ts::train::save_and_stop(checkpoint, opt.out + "/checkpoint.tsr", epoch, step, stop);
       const auto l = trainer.step(ts::models::to_tanh_range<float>(batch.images), batch.labels, noise);
       bar.update(step++, batch.labels.size(),
                  {{"loss_d", l.loss_d}, {"loss_g", l.loss_g}, {"d_real", l.d_real}, {"d_fake", l.d_fake}});
@@ -107,6 +113,7 @@ int train(int argc, char** argv) {
     log.append(epoch + 1, row);
     ts::train::write_loss_plot_png(opt.out + "/loss.png", "DCGAN", log, {"loss_d", "loss_g"});
     checkpoint.state.epoch = epoch + 1;
+    checkpoint.state.step = 0;
     checkpoint.save(opt.out + "/checkpoint.tsr");
   }
   std::cout << "samples: " << opt.out << "/samples.png (per epoch: samples_epoch_NNN.png), losses: " << opt.out

@@ -71,7 +71,7 @@ int train(int argc, char** argv) {
 
   ts::io::Checkpoint<float> checkpoint;
   checkpoint.add("autoencoder", model).add("optimizer", optimizer).add("dropout_rng", ts::default_rng());
-  const std::size_t start = ts::train::resume(checkpoint, opt);
+  const auto [start, first_step] = ts::train::resume(checkpoint, opt);
 
   auto auroc = [&] {
     std::vector<double> scores = ts::models::anomaly_scores(model.anomaly_map(test.clean, smoothing));
@@ -83,10 +83,12 @@ int train(int argc, char** argv) {
   };
   auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
   ts::train::ProgressBar bar;
+  ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
   for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
     bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
-    std::size_t step = 0;
-    for (const ts::data::Batch& batch : loader.epoch(epoch)) {
+    std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
+    for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {
+      if (stop.requested()) return ts::train::save_and_stop(checkpoint, opt.out + "/checkpoint.tsr", epoch, step, stop);
       const ts::Var<float> x(batch.images);
       ts::Var<float> loss = ts::nn::mse(model(x), x);
       optimizer.zero_grad();
@@ -108,6 +110,7 @@ int train(int argc, char** argv) {
     const ts::Var<float> colored(heat(model.anomaly_map(defective.value(), smoothing)));
     ts::io::save_image_grid(ts::concat<float>({clean, defective, colored}, 0).value(), opt.out + "/anomaly_maps.png", n);
     checkpoint.state.epoch = epoch + 1;
+    checkpoint.state.step = 0;
     checkpoint.save(opt.out + "/checkpoint.tsr");
   }
 

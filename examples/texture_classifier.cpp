@@ -51,17 +51,19 @@ int train(int argc, char** argv) {
 
   ts::io::Checkpoint<float> checkpoint;
   checkpoint.add("classifier", model).add("optimizer", optimizer).add("dropout_rng", ts::default_rng());
-  const std::size_t start = ts::train::resume(checkpoint, opt);
+  const auto [start, first_step] = ts::train::resume(checkpoint, opt);
 
   auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
   ts::train::ProgressBar bar;
   ts::models::ClassifierEvaluation test;
+  ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
   for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
     // cosine learning-rate decay (a function of the epoch alone, so resuming repeats it)
     optimizer.set_lr(opt.lr * 0.5 * (1 + std::cos(3.14159265358979 * double(epoch) / double(opt.epochs))));
     bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
-    std::size_t step = 0;
-    for (const ts::data::Batch& batch : loader.epoch(epoch)) {
+    std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
+    for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {
+      if (stop.requested()) return ts::train::save_and_stop(checkpoint, opt.out + "/checkpoint.tsr", epoch, step, stop);
       const ts::Var<float> logits = model(ts::Var<float>(batch.images));
       ts::Var<float> loss = ts::nn::cross_entropy(logits, batch.labels);
       optimizer.zero_grad();
@@ -78,6 +80,7 @@ int train(int argc, char** argv) {
     log.append(epoch + 1, row);
     ts::train::write_loss_plot_png(opt.out + "/loss.png", "texture classifier", log);
     checkpoint.state.epoch = epoch + 1;
+    checkpoint.state.step = 0;
     checkpoint.save(opt.out + "/checkpoint.tsr");
   }
   if (test.labels.empty()) test = ts::models::evaluate_classifier(model, test_loader);  // nothing left to train

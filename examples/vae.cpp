@@ -68,15 +68,17 @@ int train(int argc, char** argv) {
 
   ts::io::Checkpoint<float> checkpoint;
   checkpoint.add("vae", vae).add("optimizer", optimizer).add("rng", rng).add("dropout_rng", ts::default_rng());
-  const std::size_t start = ts::train::resume(checkpoint, opt);
+  const auto [start, first_step] = ts::train::resume(checkpoint, opt);
 
   auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
   ts::train::ProgressBar bar;
   ts::train::MetricsLog::Values held_out_loss;
+  ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
   for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
     bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
-    std::size_t step = 0;
-    for (const ts::data::Batch& batch : loader.epoch(epoch)) {
+    std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
+    for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {
+      if (stop.requested()) return ts::train::save_and_stop(checkpoint, opt.out + "/checkpoint.tsr", epoch, step, stop);
       ts::models::VaeLoss<float> loss = vae.loss(ts::Var<float>(batch.images), rng);
       optimizer.zero_grad();
       loss.total.backward();
@@ -105,6 +107,7 @@ int train(int argc, char** argv) {
     ts::Rng prior(opt.seed + 3);  // the same z every epoch
     ts::io::save_image_grid(vae.sample(64, prior), opt.out + "/samples.png", 8);
     checkpoint.state.epoch = epoch + 1;
+    checkpoint.state.step = 0;
     checkpoint.save(opt.out + "/checkpoint.tsr");
   }
   if (held_out_loss.empty()) held_out_loss = evaluate(vae, val_loader, opt.seed + 2);

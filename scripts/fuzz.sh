@@ -13,7 +13,7 @@ if [[ ! -f build-fuzz/CMakeCache.txt ]]; then
 fi
 cmake --build build-fuzz -j "$(( $(nproc) < 2 ? $(nproc) : 2 ))"
 
-for target in image npy npz checkpoint; do
+for target in image npy npz checkpoint idx cifar cli; do
     scratch=$(mktemp -d)  # new inputs found this run stay out of the committed corpus
     echo "fuzz_$target: ${seconds}s"
     status=0

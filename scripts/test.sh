@@ -13,4 +13,4 @@ if [[ ! -f build/CMakeCache.txt ]]; then
 fi
 cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs"
-ctest --test-dir build --output-on-failure -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs" -LE soak  # the soak test: ctest -L soak

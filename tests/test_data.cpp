@@ -484,6 +484,13 @@ TEST_CASE("IdxDataset: clear errors", "[data]") {
   zipped[20] ^= 0xFF;  // a pixel: the CRC no longer matches
   write_bytes(dir / "corrupt.gz", zipped);
   CHECK_THROWS_WITH(data::IdxDataset(dir / "corrupt.gz", dir / "labels"), Catch::Contains("CRC mismatch"));
+  // a gzip trailer claiming 2 GB from a few bytes is refused before allocating (found by fuzz_idx)
+  io::Bytes bomb = gzip_stored(idx_images(1, 2, 2));
+  const std::uint8_t claim[4] = {0xF0, 0xFF, 0xFF, 0x7F};  // 2147483632, little-endian
+  std::copy(claim, claim + 4, bomb.end() - 4);
+  write_bytes(dir / "bomb.gz", bomb);
+  CHECK_THROWS_WITH(data::IdxDataset(dir / "bomb.gz", dir / "labels"),
+                    Catch::Contains("claims 2147483632 bytes inflated from") && Catch::Contains("more than DEFLATE can encode"));
   CHECK_THROWS_WITH(data::IdxDataset(dir / "nothing", dir / "labels"), Catch::Contains("IdxDataset: cannot open " + dir / "nothing"));
 }
 

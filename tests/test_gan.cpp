@@ -4,7 +4,11 @@
 // from a checkpoint bit for bit.
 #include "gradcheck.hpp"
 
+#include <unistd.h>
+
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 using namespace tessera;
 using tessera::testing::error_of;
@@ -494,4 +498,56 @@ TEST_CASE("GanTrainer stops on a non-finite loss before any weight changes", "[m
              Catch::Contains("GanTrainer: the discriminator's loss is NaN; stopped before updating any weight"));
   CHECK(all_same_bits(values_of(gan), before));
   CHECK(trainer.optimizer_d().step_counts()[0] == 0);
+}
+
+namespace {
+// This process's resident memory in MB, open file descriptors and threads, from /proc.
+struct ProcessUsage {
+  double rss_mb = 0;
+  std::size_t open_files = 0, threads = 0;
+};
+ProcessUsage process_usage() {
+  ProcessUsage usage;
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  usage.rss_mb = double(resident) * double(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+  for ([[maybe_unused]] const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) ++usage.open_files;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) ++usage.threads;
+  return usage;
+}
+}  // namespace
+
+// Hidden (run with `ctest -L soak`, or tessera_tests "[soak]"): 2000 GAN steps, with a
+// checkpoint every 100, keep memory, files and threads flat after warm-up.
+TEST_CASE("soak: 2000 GAN steps keep memory, open files and threads flat", "[.soak]") {
+  manual_seed(9);
+  models::Dcgan<float> gan({16, 1, 16});
+  models::GanTrainer<float> trainer(gan);
+  Rng noise(3);
+  testing::TempDir dir;
+  io::Checkpoint<float> checkpoint;
+  trainer.add_to(checkpoint);
+  data::ProceduralTextures textures(256, 16, 1, 0);
+  data::LoaderOptions batches;
+  batches.batch_size = 8;
+  batches.drop_last = true;
+  batches.prefetch = true;  // a worker thread per epoch, joined at its end
+  data::DataLoader loader(textures, batches);
+  ProcessUsage warm;
+  std::size_t step = 0;
+  for (std::size_t epoch = 0; step < 2000; ++epoch)
+    for (const data::Batch& batch : loader.epoch(epoch)) {
+      trainer.step(models::to_tanh_range<float>(batch.images), batch.labels, noise);
+      if (++step % 100 == 0) checkpoint.save(dir / "soak.tsr");
+      if (step == 200) warm = process_usage();
+      if (step == 2000) break;
+    }
+  const ProcessUsage end = process_usage();
+  INFO("RSS after 200 steps " << warm.rss_mb << " MB, after 2000 " << end.rss_mb << " MB; open files " << warm.open_files
+                              << " → " << end.open_files << "; threads " << warm.threads << " → " << end.threads);
+  WARN("RSS after 200 steps " << warm.rss_mb << " MB, after 2000 " << end.rss_mb << " MB");
+  CHECK(end.rss_mb <= warm.rss_mb * 1.05 + 2.0);
+  CHECK(end.open_files == warm.open_files);
+  CHECK(end.threads <= warm.threads);
 }

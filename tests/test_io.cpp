@@ -4,7 +4,13 @@
 #include <tessera/io/checkpoint.hpp>
 #include <tessera/io/image.hpp>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 using namespace tessera;
@@ -307,6 +313,59 @@ TEST_CASE("checkpoint: a crash during the write keeps the previous checkpoint", 
   CHECK(files == 1);  // no temporary left behind
   CHECK_THAT(error_of([&] { io::save_checkpoint(dir / "missing-dir/run.ckpt", *model); }),
              Catch::Contains("missing-dir/run.ckpt"));
+}
+
+namespace {
+// What `write` throws while files may grow to `limit` bytes: a full disk, as write(2) sees it.
+std::string error_with_file_size_limit(rlim_t limit, const std::function<void()>& write) {
+  rlimit saved{};
+  getrlimit(RLIMIT_FSIZE, &saved);
+  const auto handler = std::signal(SIGXFSZ, SIG_IGN);  // fail the write (EFBIG), do not kill the process
+  rlimit tiny = saved;
+  tiny.rlim_cur = limit;
+  setrlimit(RLIMIT_FSIZE, &tiny);
+  const std::string error = error_of(write);
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, handler);
+  return error;
+}
+}  // namespace
+
+TEST_CASE("disk faults: a full disk, a read-only directory, a path too long", "[io][checkpoint][errors]") {
+  TempDir dir;
+  manual_seed(7);
+  auto model = small_model();
+  io::save_checkpoint(dir / "run.ckpt", *model);
+  const io::Bytes previous = bytes_of(dir / "run.ckpt");
+  auto only_the_checkpoint_is_left = [&] {
+    std::size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(dir.path)) files += entry.is_regular_file();
+    return files == 1 && bytes_of(dir / "run.ckpt") == previous;
+  };
+
+  // A full disk: the checkpoint, then a sample picture, larger than the disk allows
+  CHECK_THAT(error_with_file_size_limit(1024, [&] { io::save_checkpoint(dir / "run.ckpt", *model); }),
+             Catch::StartsWith("cannot write " + dir / "run.ckpt" + ": write failed: File too large"));
+  CHECK(only_the_checkpoint_is_left());
+  const Tensor<float> noise = Tensor<float>::uniform({64, 3, 32, 32}, default_rng());  // a PNG of ~200 KB
+  CHECK_THAT(error_with_file_size_limit(1024, [&] { io::save_image_grid(noise, dir / "samples.png", 8); }),
+             Catch::StartsWith("cannot write " + dir / "samples.png"));
+  CHECK(only_the_checkpoint_is_left());
+
+  // A directory nobody may write to: mode 0555, or for root (whom modes do not stop) /proc
+  const std::string locked = dir / "locked";
+  fs::create_directory(locked);
+  ::chmod(locked.c_str(), 0555);
+  const std::string target = ::geteuid() == 0 ? std::string("/proc/tessera-test.ckpt") : locked + "/run.ckpt";
+  CHECK_THAT(error_of([&] { io::save_checkpoint(target, *model); }),
+             Catch::StartsWith("cannot write " + target + ": cannot create a temporary file beside it: "));
+  ::chmod(locked.c_str(), 0755);
+
+  // A name longer than the filesystem allows (255 bytes)
+  const std::string long_name = dir / (std::string(300, 'x') + ".ckpt");
+  CHECK_THAT(error_of([&] { io::save_checkpoint(long_name, *model); }),
+             Catch::StartsWith("cannot write " + long_name + ": cannot create a temporary file beside it: File name too long"));
+  CHECK(only_the_checkpoint_is_left());
 }
 
 TEST_CASE("checkpoint: float and double checkpoints are not confused", "[io][checkpoint][errors]") {

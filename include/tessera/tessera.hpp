@@ -79,6 +79,7 @@
 #include "train/metrics_log.hpp"
 #include "train/plot.hpp"
 #include "train/progress.hpp"
+#include "train/interrupt.hpp"
 #include "train/resume.hpp"
 
 // models

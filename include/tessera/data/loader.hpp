@@ -137,9 +137,10 @@ class DataLoader {
   }
 
   /// The batches of one epoch, to iterate over once: for (const Batch& b : loader.epoch(e)).
+  /// From batch `first` on when resuming mid-epoch (the same batches the whole epoch ends with).
   /// Not on a temporary loader: the range-for would outlive it.
-  Epoch epoch(std::size_t epoch) const&;
-  Epoch epoch(std::size_t epoch) const&& = delete;
+  Epoch epoch(std::size_t epoch, std::size_t first = 0) const&;
+  Epoch epoch(std::size_t epoch, std::size_t first = 0) const&& = delete;
 
   /// Batch b of epoch `epoch` alone (e.g. to resume mid-epoch); what iterating would give.
   Batch batch(std::size_t epoch, std::size_t b) const { return make_batch(order(epoch), epoch, b); }
@@ -196,8 +197,10 @@ class DataLoader {
 /// if the loop breaks early. An error while loading is thrown where that batch is reached.
 class DataLoader::Epoch {
  public:
-  Epoch(const DataLoader& loader, std::size_t epoch)
-      : loader_(loader), epoch_(epoch), order_(loader.order(epoch)), count_(loader.batches_per_epoch()) {}
+  Epoch(const DataLoader& loader, std::size_t epoch, std::size_t first = 0)
+      : loader_(loader), epoch_(epoch), order_(loader.order(epoch)), count_(loader.batches_per_epoch()), position_(first) {
+    TESSERA_CHECK(first <= count_, "DataLoader: first batch " << first << " out of range for " << count_ << " per epoch");
+  }
   Epoch(const Epoch&) = delete;
   Epoch& operator=(const Epoch&) = delete;
   ~Epoch() { stop_worker(); }
@@ -230,8 +233,8 @@ class DataLoader::Epoch {
   iterator begin() {
     TESSERA_CHECK(!started_, "DataLoader::Epoch: already iterated; call loader.epoch(e) again for another pass");
     started_ = true;
-    if (count_ > 0) {
-      if (loader_.options_.prefetch) worker_ = std::thread([this] { produce(); });
+    if (position_ < count_) {
+      if (loader_.options_.prefetch) worker_ = std::thread([this, first = position_] { produce(first); });
       current_ = next_batch();
     }
     return iterator(this);
@@ -252,8 +255,8 @@ class DataLoader::Epoch {
   // --- prefetch: one worker thread, a one-batch slot --------------------------------------
   // The worker waits for the slot to be empty before loading, so it is at most one batch
   // ahead of the loop.
-  void produce() {
-    for (std::size_t b = 0; b < count_; ++b) {
+  void produce(std::size_t first) {
+    for (std::size_t b = first; b < count_; ++b) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         changed_.wait(lock, [&] { return stopping_ || !full_; });
@@ -314,6 +317,6 @@ class DataLoader::Epoch {
   std::exception_ptr slot_error_;
 };
 
-inline DataLoader::Epoch DataLoader::epoch(std::size_t epoch) const& { return Epoch(*this, epoch); }
+inline DataLoader::Epoch DataLoader::epoch(std::size_t epoch, std::size_t first) const& { return Epoch(*this, epoch, first); }
 
 }  // namespace tessera::data

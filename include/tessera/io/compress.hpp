@@ -18,6 +18,10 @@ namespace tessera::io {
 inline Bytes inflate_raw(const std::uint8_t* data, std::size_t size, std::size_t expected_size, const std::string& what) {
   TESSERA_CHECK(size <= std::size_t(INT_MAX) - 8 && expected_size < std::size_t(INT_MAX),
                 what << ": compressed data too large for the built-in inflater (" << size << " -> " << expected_size << " bytes)");
+  // DEFLATE expands at most 1032:1 (a 258-byte match in two bits): a larger claim is a lie,
+  // and believing it would allocate gigabytes for a 40-byte file.
+  TESSERA_CHECK(expected_size <= 1032 * size + 1024, what << ": claims " << expected_size << " bytes inflated from " << size
+                                                          << " compressed, more than DEFLATE can encode (corrupt file)");
   // stb's decoder refills its bit buffer 16 bits ahead and rejects a stream whose last code
   // ends within that distance of the input's end ("bad huffman code" on valid data), so the
   // input gets zero bytes of slack, as the checksum after a PNG's deflate data gives it.

@@ -270,6 +270,8 @@ class Cli {
     if (error || !std::filesystem::is_directory(options_.out))
       throw UsageError("--out: cannot create directory '" + options_.out + "': " +
                        (error ? error.message() : std::string("a file is in the way")));
+    if (options_.threads > 1024)  // OpenMP would try to start them all, and abort
+      throw UsageError("--threads: at most 1024, got " + std::to_string(options_.threads));
     if (options_.threads > 0) set_num_threads(options_.threads);
   }
 

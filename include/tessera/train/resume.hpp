@@ -2,7 +2,9 @@
 // checkpoint holds and say where training continues.
 //
 //   io::Checkpoint<float> checkpoint;  checkpoint.add("model", model).add("optimizer", optimizer);
-//   for (std::size_t epoch = train::resume(checkpoint, opt); epoch < opt.epochs; ++epoch) ...
+//   const auto [start, first_step] = train::resume(checkpoint, opt);
+//   for (std::size_t epoch = start; epoch < opt.epochs; ++epoch)
+//     for (const auto& batch : loader.epoch(epoch, epoch == start ? first_step : 0)) ...
 #pragma once
 
 #include <cstddef>
@@ -13,14 +15,22 @@
 
 namespace tessera::train {
 
-/// The epoch to start from: 0 without --resume; otherwise the checkpoint's, after loading it
-/// into every component of `checkpoint` (an Error, with nothing changed, if it does not fit).
+/// Where training stands: `step` steps into epoch `epoch` (both from 0).
+struct Position {
+  std::size_t epoch = 0, step = 0;
+};
+
+/// The position to start from: (0, 0) without --resume; otherwise the checkpoint's, after
+/// loading it into every component of `checkpoint` (an Error, with nothing changed, if it
+/// does not fit). Checkpoints saved at an epoch's end say (next epoch, 0); an interrupted run
+/// saves the middle of an epoch (see interrupt.hpp).
 template <class T>
-std::size_t resume(io::Checkpoint<T>& checkpoint, const Options& opt) {
-  if (opt.resume.empty()) return 0;
+Position resume(io::Checkpoint<T>& checkpoint, const Options& opt) {
+  if (opt.resume.empty()) return {};
   checkpoint.load(opt.resume);
-  std::cout << "resuming from " << opt.resume << " after epoch " << checkpoint.state.epoch << '\n';
-  return checkpoint.state.epoch;
+  const Position at{checkpoint.state.epoch, checkpoint.state.step};
+  std::cout << "resuming from " << opt.resume << " at epoch " << at.epoch + 1 << ", step " << at.step << '\n';
+  return at;
 }
 
 }  // namespace tessera::train
