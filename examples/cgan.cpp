@@ -4,11 +4,10 @@
 // a sample grid with one row per class (the same noise in every column, so a column shows one
 // z drawn as each class), metrics.csv, a loss plot and a checkpoint (--resume continues it).
 //
-//   cgan                                     # 32x32 RGB procedural textures, about 2 minutes
-//   cgan --classifier out/texture_classifier/classifier.tsr   # how often samples get their class
+//   cgan                      # 32x32 RGB procedural textures, 6 epochs, 2 minutes on 2 cores
+//   cgan --epochs 32 --label-smoothing --classifier tc32/classifier.tsr   # how often samples get their class
 #include <tessera/tessera.hpp>
 
-#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -22,16 +21,12 @@ int train(int argc, char** argv) {
   opt.lr = 2e-4;
   std::size_t samples = 4096, latent = 100, embed_dim = 50;
   ts::models::GanTrainerOptions settings;
-  bool lr_decay = false;
   std::string classifier;
   ts::train::Cli cli("cgan", "Trains a class-conditional DCGAN on textures; samples one row per class.", opt);
   cli.add("--samples", samples, "procedural textures to train on (without --data)", ts::train::Require::positive);
   cli.add("--latent", latent, "size of the noise vector z", ts::train::Require::positive);
   cli.add("--embed-dim", embed_dim, "size of each class's learned embedding", ts::train::Require::positive);
   cli.add("--label-smoothing", settings.label_smoothing, "one-sided: the discriminator's target for real images is 0.9");
-  cli.add("--average", settings.average_decay, "samples come from a moving average of G's weights with this decay, e.g. 0.999",
-          ts::train::Require::non_negative);
-  cli.add("--lr-decay", lr_decay, "learning rates fall linearly towards 0 over the second half of the epochs");
   cli.add("--classifier", classifier,
           "texture_classifier checkpoint (same data and --image-size): report how many samples it gives their class",
           "CHECKPOINT");
@@ -74,7 +69,6 @@ int train(int argc, char** argv) {
   ts::train::ProgressBar bar;
   ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
   for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
-    if (lr_decay) trainer.scale_learning_rates(std::min(1.0, 2.0 * double(opt.epochs - epoch) / double(opt.epochs)));
     bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
     std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
     for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {  // fakes are asked for the batch's classes

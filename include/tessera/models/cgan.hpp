@@ -5,7 +5,8 @@
 //            projection discriminator (Miyato & Koyama 2018): the class picks a direction in
 //            feature space that the image must match.
 // Stacking a label map on the image as an extra channel (the Keras recipe) left 8 texture
-// classes mostly unheeded: at most 38 % of samples had their class, against 80 % and more here.
+// classes mostly unheeded (at most 38 % of samples had their class); with the projection,
+// 47–97 % over the last ten of 32 epochs (32×32 procedural textures).
 // State-dict names: "generator.embed.weight", "generator.body.0.weight",
 // "discriminator.body.0.weight", "discriminator.head.weight", "discriminator.embed.weight".
 #pragma once

@@ -132,12 +132,6 @@ class GanTrainer {
     checkpoint.add("opt_g", opt_g_).add("opt_d", opt_d_).add("G_average", average_g_);
   }
 
-  /// Sets both learning rates to `scale` times the configured lr_g and lr_d (a schedule).
-  void scale_learning_rates(double scale) {
-    opt_g_.set_lr(options_.lr_g * scale);
-    opt_d_.set_lr(options_.lr_d * scale);
-  }
-
   Gan<T>& gan() { return gan_; }
   optim::Adam<T>& optimizer_g() { return opt_g_; }  // for checkpoints
   optim::Adam<T>& optimizer_d() { return opt_d_; }
