@@ -8,7 +8,6 @@
 //   cgan --epochs 32 --label-smoothing --classifier tc32/classifier.tsr   # how often samples get their class
 #include <tessera/tessera.hpp>
 
-#include <cstdio>
 #include <iostream>
 #include <memory>
 namespace ts = tessera;
@@ -27,6 +26,7 @@ int train(int argc, char** argv) {
   cli.add("--latent", latent, "size of the noise vector z", ts::train::Require::positive);
   cli.add("--embed-dim", embed_dim, "size of each class's learned embedding", ts::train::Require::positive);
   cli.add("--label-smoothing", settings.label_smoothing, "one-sided: the discriminator's target for real images is 0.9");
+  cli.add("--average", settings.average_decay, "samples come from an exponential moving average of G with this decay (0: off)");
   cli.add("--classifier", classifier,
           "texture_classifier checkpoint (same data and --image-size): report how many samples it gives their class",
           "CHECKPOINT");
@@ -63,46 +63,30 @@ int train(int argc, char** argv) {
   ts::io::Checkpoint<float> checkpoint;
   trainer.add_to(checkpoint);  // G, D, their optimizers, G's average
   checkpoint.add("noise", noise).add("dropout_rng", ts::default_rng());
-  const auto [start, first_step] = ts::train::resume(checkpoint, opt);
+  ts::train::EpochLoop<float> loop(checkpoint, opt);  // --resume, progress, Ctrl-C, metrics.csv, checkpoints
+  loop.plot("loss.png", "conditional GAN", {"loss_d", "loss_g"});
 
-  auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
-  ts::train::ProgressBar bar;
-  ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
-  for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
-    bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
-    std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
-    for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {  // fakes are asked for the batch's classes
-      if (stop.requested()) return ts::train::save_and_stop(checkpoint, opt.out + "/checkpoint.tsr", epoch, step, stop);
-      const auto l = trainer.step(ts::models::to_tanh_range<float>(batch.images), batch.labels, noise);
-      bar.update(step++, batch.labels.size(),
-                 {{"loss_d", l.loss_d}, {"loss_g", l.loss_g}, {"d_real", l.d_real}, {"d_fake", l.d_fake}});
-    }
-    bar.end_epoch();
-
-    char name[64];
-    std::snprintf(name, sizeof name, "/samples_epoch_%03zu.png", epoch + 1);
-    const ts::Tensor<float> grid = trainer.sample(grid_z, grid_labels);
-    ts::io::save_image_grid(grid, opt.out + name, columns, {-1.f, 1.f});
-    ts::io::save_image_grid(grid, opt.out + "/samples.png", columns, {-1.f, 1.f});
-
-    auto row = bar.means();
-    if (judge) {  // 64 samples per class, classified: the share that gets the class asked for
-      std::vector<std::int64_t> asked;
-      for (std::size_t i = 0; i < 64 * classes; ++i) asked.push_back(std::int64_t(i % classes));
-      ts::Rng judge_noise(opt.seed + 3);  // the same z every epoch, apart from the training noise
-      ts::Tensor<float> images = trainer.sample(asked.size(), asked, judge_noise);
-      for (float& v : images) v = 0.5f * (v + 1);  // tanh range → the [0, 1] the classifier saw
-      ts::models::EvalMode<float> inference(*judge);
-      const auto predicted = ts::metrics::argmax_rows((*judge)(ts::Var<float>(images)).value());
-      row.emplace_back("class_accuracy", ts::metrics::accuracy(predicted, asked));
-      std::cout << "samples classified as the class asked for: " << row.back().second << '\n';
-    }
-    log.append(epoch + 1, row);
-    ts::train::write_loss_plot_png(opt.out + "/loss.png", "conditional GAN", log, {"loss_d", "loss_g"});
-    checkpoint.state.epoch = epoch + 1;
-    checkpoint.state.step = 0;
-    checkpoint.save(opt.out + "/checkpoint.tsr");
-  }
+  const int status = loop.run(
+      loader,
+      [&](const ts::data::Batch& batch) -> ts::train::Values {  // fakes are asked for the batch's classes
+        const auto l = trainer.step(ts::models::to_tanh_range<float>(batch.images), batch.labels, noise);
+        return {{"loss_d", l.loss_d}, {"loss_g", l.loss_g}, {"d_real", l.d_real}, {"d_fake", l.d_fake}};
+      },
+      [&](std::size_t epoch, ts::train::Values& row) {
+        ts::train::save_epoch_samples(trainer.sample(grid_z, grid_labels), opt.out, epoch, columns, {-1.f, 1.f});
+        if (!judge) return;
+        // 64 samples per class, classified: the share that gets the class asked for
+        std::vector<std::int64_t> asked;
+        for (std::size_t i = 0; i < 64 * classes; ++i) asked.push_back(std::int64_t(i % classes));
+        ts::Rng judge_noise(opt.seed + 3);  // the same z every epoch, apart from the training noise
+        ts::Tensor<float> images = trainer.sample(asked.size(), asked, judge_noise);
+        for (float& v : images) v = 0.5f * (v + 1);  // tanh range → the [0, 1] the classifier saw
+        ts::models::EvalMode<float> inference(*judge);
+        const auto predicted = ts::metrics::argmax_rows((*judge)(ts::Var<float>(images)).value());
+        row.emplace_back("class_accuracy", ts::metrics::accuracy(predicted, asked));
+        std::cout << "samples classified as the class asked for: " << row.back().second << '\n';
+      });
+  if (status != 0) return status;  // interrupted: checkpoint saved
   std::cout << "samples (one row per class): " << opt.out << "/samples.png (per epoch: samples_epoch_NNN.png), losses: "
             << opt.out << "/metrics.csv and loss.png, checkpoint: " << opt.out << "/checkpoint.tsr\n";
   return 0;

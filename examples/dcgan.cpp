@@ -9,7 +9,6 @@
 //   dcgan --classifier tc32/classifier.tsr   # a Fréchet distance (texture_classifier --image-size 32 --out tc32)
 #include <tessera/tessera.hpp>
 
-#include <cstdio>
 #include <iostream>
 #include <memory>
 namespace ts = tessera;
@@ -44,6 +43,7 @@ int train(int argc, char** argv) {
   cli.add("--samples", samples, "procedural textures to train on (without --data)", ts::train::Require::positive);
   cli.add("--latent", latent, "size of the noise vector z", ts::train::Require::positive);
   cli.add("--label-smoothing", settings.label_smoothing, "one-sided: the discriminator's target for real images is 0.9");
+  cli.add("--average", settings.average_decay, "samples come from an exponential moving average of G with this decay (0: off)");
   cli.add("--classifier", classifier,
           "texture_classifier checkpoint (same data and --image-size): report the Fréchet distance of its features "
           "between samples and real images",
@@ -75,41 +75,23 @@ int train(int argc, char** argv) {
   ts::io::Checkpoint<float> checkpoint;
   trainer.add_to(checkpoint);  // G, D, their optimizers, G's average
   checkpoint.add("noise", noise).add("dropout_rng", ts::default_rng());
-  const auto [start, first_step] = ts::train::resume(checkpoint, opt);
-  if (fid.net && start == 0 && first_step == 0)
-    std::cout << "classifier Fréchet distance at initialisation " << fid.of(trainer, opt.seed + 3) << '\n';
+  ts::train::EpochLoop<float> loop(checkpoint, opt);  // --resume, progress, Ctrl-C, metrics.csv, checkpoints
+  loop.plot("loss.png", "DCGAN", {"loss_d", "loss_g"});
+  if (fid.net && loop.at_start()) std::cout << "classifier Fréchet distance at initialisation " << fid.of(trainer, opt.seed + 3) << '\n';
 
-  auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
-  ts::train::ProgressBar bar;
-  ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
-  for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
-    bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
-    std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
-    for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {
-      if (stop.requested()) return ts::train::save_and_stop(checkpoint, opt.out + "/checkpoint.tsr", epoch, step, stop);
-      const auto l = trainer.step(ts::models::to_tanh_range<float>(batch.images), batch.labels, noise);
-      bar.update(step++, batch.labels.size(),
-                 {{"loss_d", l.loss_d}, {"loss_g", l.loss_g}, {"d_real", l.d_real}, {"d_fake", l.d_fake}});
-    }
-    bar.end_epoch();
-
-    char name[64];
-    std::snprintf(name, sizeof name, "/samples_epoch_%03zu.png", epoch + 1);
-    const ts::Tensor<float> grid = trainer.sample(fixed_z);
-    ts::io::save_image_grid(grid, opt.out + name, 8, {-1.f, 1.f});
-    ts::io::save_image_grid(grid, opt.out + "/samples.png", 8, {-1.f, 1.f});
-
-    auto row = bar.means();
-    if (fid.net) {
-      row.emplace_back("classifier_fid", fid.of(trainer, opt.seed + 3));
-      std::cout << "classifier Fréchet distance " << row.back().second << '\n';
-    }
-    log.append(epoch + 1, row);
-    ts::train::write_loss_plot_png(opt.out + "/loss.png", "DCGAN", log, {"loss_d", "loss_g"});
-    checkpoint.state.epoch = epoch + 1;
-    checkpoint.state.step = 0;
-    checkpoint.save(opt.out + "/checkpoint.tsr");
-  }
+  const int status = loop.run(
+      loader,
+      [&](const ts::data::Batch& batch) -> ts::train::Values {
+        const auto l = trainer.step(ts::models::to_tanh_range<float>(batch.images), batch.labels, noise);
+        return {{"loss_d", l.loss_d}, {"loss_g", l.loss_g}, {"d_real", l.d_real}, {"d_fake", l.d_fake}};
+      },
+      [&](std::size_t epoch, ts::train::Values& row) {
+        ts::train::save_epoch_samples(trainer.sample(fixed_z), opt.out, epoch, 8, {-1.f, 1.f});
+        if (!fid.net) return;
+        row.emplace_back("classifier_fid", fid.of(trainer, opt.seed + 3));
+        std::cout << "classifier Fréchet distance " << row.back().second << '\n';
+      });
+  if (status != 0) return status;  // interrupted: checkpoint saved
   std::cout << "samples: " << opt.out << "/samples.png (per epoch: samples_epoch_NNN.png), losses: " << opt.out
             << "/metrics.csv and loss.png, checkpoint: " << opt.out << "/checkpoint.tsr\n";
   return 0;

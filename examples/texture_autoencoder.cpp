@@ -71,7 +71,6 @@ int train(int argc, char** argv) {
 
   ts::io::Checkpoint<float> checkpoint;
   checkpoint.add("autoencoder", model).add("optimizer", optimizer).add("dropout_rng", ts::default_rng());
-  const auto [start, first_step] = ts::train::resume(checkpoint, opt);
 
   auto auroc = [&] {
     std::vector<double> scores = ts::models::anomaly_scores(model.anomaly_map(test.clean, smoothing));
@@ -81,38 +80,29 @@ int train(int argc, char** argv) {
     scores.insert(scores.end(), defects.begin(), defects.end());
     return ts::metrics::roc_auc(scores, positive);
   };
-  auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
-  ts::train::ProgressBar bar;
-  ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
-  for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
-    bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
-    std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
-    for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {
-      if (stop.requested()) return ts::train::save_and_stop(checkpoint, opt.out + "/checkpoint.tsr", epoch, step, stop);
-      const ts::Var<float> x(batch.images);
-      ts::Var<float> loss = ts::nn::mse(model(x), x);
-      optimizer.zero_grad();
-      loss.backward();
-      optimizer.step();
-      bar.update(step++, batch.labels.size(), {{"loss", loss.value().item()}});
-    }
-    bar.end_epoch();
-    auto row = bar.means();
-    row.emplace_back("anomaly_auroc", auroc());
-    std::cout << "  anomaly AUROC " << row.back().second << '\n';
-    log.append(epoch + 1, row);
-    ts::train::write_loss_plot_png(opt.out + "/loss.png", "texture autoencoder", log, {"loss"});
-
-    // 8 held-out images, the same with defects, and the defects' anomaly maps
-    const std::size_t n = std::min<std::size_t>(8, test.clean.size(0));
-    const ts::Var<float> clean = ts::slice(ts::Var<float>(test.clean), 0, n);
-    const ts::Var<float> defective = ts::slice(ts::Var<float>(test.defective), 0, n);
-    const ts::Var<float> colored(heat(model.anomaly_map(defective.value(), smoothing)));
-    ts::io::save_image_grid(ts::concat<float>({clean, defective, colored}, 0).value(), opt.out + "/anomaly_maps.png", n);
-    checkpoint.state.epoch = epoch + 1;
-    checkpoint.state.step = 0;
-    checkpoint.save(opt.out + "/checkpoint.tsr");
-  }
+  ts::train::EpochLoop<float> loop(checkpoint, opt);  // --resume, progress, Ctrl-C, metrics.csv, checkpoints
+  loop.plot("loss.png", "texture autoencoder", {"loss"});
+  const int status = loop.run(
+      loader,
+      [&](const ts::data::Batch& batch) -> ts::train::Values {
+        const ts::Var<float> x(batch.images);
+        ts::Var<float> loss = ts::nn::mse(model(x), x);
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        return {{"loss", loss.value().item()}};
+      },
+      [&](std::size_t, ts::train::Values& row) {
+        row.emplace_back("anomaly_auroc", auroc());
+        std::cout << "  anomaly AUROC " << row.back().second << '\n';
+        // 8 held-out images, the same with defects, and the defects' anomaly maps
+        const std::size_t n = std::min<std::size_t>(8, test.clean.size(0));
+        const ts::Var<float> clean = ts::slice(ts::Var<float>(test.clean), 0, n);
+        const ts::Var<float> defective = ts::slice(ts::Var<float>(test.defective), 0, n);
+        const ts::Var<float> colored(heat(model.anomaly_map(defective.value(), smoothing)));
+        ts::io::save_image_grid(ts::concat<float>({clean, defective, colored}, 0).value(), opt.out + "/anomaly_maps.png", n);
+      });
+  if (status != 0) return status;  // interrupted: checkpoint saved
 
   // retrieval: the nearest other held-out image by descriptor, of the same class?
   const ts::Tensor<float> descriptors = model.descriptor(test.clean);

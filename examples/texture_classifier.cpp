@@ -51,38 +51,29 @@ int train(int argc, char** argv) {
 
   ts::io::Checkpoint<float> checkpoint;
   checkpoint.add("classifier", model).add("optimizer", optimizer).add("dropout_rng", ts::default_rng());
-  const auto [start, first_step] = ts::train::resume(checkpoint, opt);
+  ts::train::EpochLoop<float> loop(checkpoint, opt);  // --resume, progress, Ctrl-C, metrics.csv, checkpoints
+  loop.plot("loss.png", "texture classifier");
 
-  auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
-  ts::train::ProgressBar bar;
   ts::models::ClassifierEvaluation test;
-  ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
-  for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
-    // cosine learning-rate decay (a function of the epoch alone, so resuming repeats it)
-    optimizer.set_lr(opt.lr * 0.5 * (1 + std::cos(3.14159265358979 * double(epoch) / double(opt.epochs))));
-    bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
-    std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
-    for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {
-      if (stop.requested()) return ts::train::save_and_stop(checkpoint, opt.out + "/checkpoint.tsr", epoch, step, stop);
-      const ts::Var<float> logits = model(ts::Var<float>(batch.images));
-      ts::Var<float> loss = ts::nn::cross_entropy(logits, batch.labels);
-      optimizer.zero_grad();
-      loss.backward();
-      optimizer.step();
-      const double accuracy = ts::metrics::accuracy(ts::metrics::argmax_rows(logits.value()), batch.labels);
-      bar.update(step++, batch.labels.size(), {{"loss", loss.value().item()}, {"accuracy", accuracy}});
-    }
-    bar.end_epoch();
-    test = ts::models::evaluate_classifier(model, test_loader);
-    std::cout << "  held-out accuracy " << test.accuracy << '\n';
-    auto row = bar.means();
-    row.emplace_back("test_accuracy", test.accuracy);
-    log.append(epoch + 1, row);
-    ts::train::write_loss_plot_png(opt.out + "/loss.png", "texture classifier", log);
-    checkpoint.state.epoch = epoch + 1;
-    checkpoint.state.step = 0;
-    checkpoint.save(opt.out + "/checkpoint.tsr");
-  }
+  const int status = loop.run(
+      loader,
+      [&](const ts::data::Batch& batch) -> ts::train::Values {
+        // cosine learning-rate decay (a function of the epoch alone, so resuming repeats it)
+        optimizer.set_lr(opt.lr * 0.5 * (1 + std::cos(3.14159265358979 * double(loop.epoch()) / double(opt.epochs))));
+        const ts::Var<float> logits = model(ts::Var<float>(batch.images));
+        ts::Var<float> loss = ts::nn::cross_entropy(logits, batch.labels);
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        return {{"loss", loss.value().item()},
+                {"accuracy", ts::metrics::accuracy(ts::metrics::argmax_rows(logits.value()), batch.labels)}};
+      },
+      [&](std::size_t, ts::train::Values& row) {
+        test = ts::models::evaluate_classifier(model, test_loader);
+        std::cout << "  held-out accuracy " << test.accuracy << '\n';
+        row.emplace_back("test_accuracy", test.accuracy);
+      });
+  if (status != 0) return status;  // interrupted: checkpoint saved
   if (test.labels.empty()) test = ts::models::evaluate_classifier(model, test_loader);  // nothing left to train
 
   test.confusion.write_csv(opt.out + "/confusion.csv", data->classes());

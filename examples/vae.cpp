@@ -68,48 +68,37 @@ int train(int argc, char** argv) {
 
   ts::io::Checkpoint<float> checkpoint;
   checkpoint.add("vae", vae).add("optimizer", optimizer).add("rng", rng).add("dropout_rng", ts::default_rng());
-  const auto [start, first_step] = ts::train::resume(checkpoint, opt);
+  ts::train::EpochLoop<float> loop(checkpoint, opt);  // --resume, progress, Ctrl-C, metrics.csv, checkpoints
+  loop.plot("loss.png", "VAE reconstruction", {"reconstruction", "val_reconstruction"});
+  loop.plot("kl.png", "VAE KL divergence", {"kl", "val_kl"});
 
-  auto log = ts::train::MetricsLog::open(opt.out + "/metrics.csv", !opt.resume.empty());
-  ts::train::ProgressBar bar;
-  ts::train::MetricsLog::Values held_out_loss;
-  ts::train::StopOnSignal stop;  // Ctrl-C, SIGTERM: finish the step, save a checkpoint, exit 130/143
-  for (std::size_t epoch = start; epoch < opt.epochs; ++epoch) {
-    bar.start_epoch(epoch, opt.epochs, loader.batches_per_epoch());
-    std::size_t step = epoch == start ? first_step : 0;  // mid-epoch after an interruption
-    for (const ts::data::Batch& batch : loader.epoch(epoch, step)) {
-      if (stop.requested()) return ts::train::save_and_stop(checkpoint, opt.out + "/checkpoint.tsr", epoch, step, stop);
-      ts::models::VaeLoss<float> loss = vae.loss(ts::Var<float>(batch.images), rng);
-      optimizer.zero_grad();
-      loss.total.backward();
-      optimizer.step();
-      bar.update(step++, batch.labels.size(),
-                 {{"loss", loss.total.value().item()}, {"reconstruction", loss.reconstruction.value().item()},
-                  {"kl", loss.kl.value().item()}});
-    }
-    bar.end_epoch();
-    held_out_loss = evaluate(vae, val_loader, opt.seed + 2);
-    auto row = bar.means();
-    row.insert(row.end(), held_out_loss.begin(), held_out_loss.end());
-    log.append(epoch + 1, row);
-    ts::train::write_loss_plot_png(opt.out + "/loss.png", "VAE reconstruction", log, {"reconstruction", "val_reconstruction"});
-    ts::train::write_loss_plot_png(opt.out + "/kl.png", "VAE KL divergence", log, {"kl", "val_kl"});
-
-    // pictures: pairs of rows (up to 8 originals, then their reconstructions), 64 prior samples
-    const ts::Var<float> originals(shown), recon(vae.reconstruct(shown));
-    const std::size_t cols = std::min<std::size_t>(8, shown.size(0));
-    std::vector<ts::Var<float>> rows;
-    for (std::size_t first = 0; first + cols <= std::min<std::size_t>(32, shown.size(0)); first += cols) {
-      rows.push_back(ts::slice(originals, first, first + cols));
-      rows.push_back(ts::slice(recon, first, first + cols));
-    }
-    ts::io::save_image_grid(ts::concat(rows, 0).value(), opt.out + "/reconstructions.png", cols);
-    ts::Rng prior(opt.seed + 3);  // the same z every epoch
-    ts::io::save_image_grid(vae.sample(64, prior), opt.out + "/samples.png", 8);
-    checkpoint.state.epoch = epoch + 1;
-    checkpoint.state.step = 0;
-    checkpoint.save(opt.out + "/checkpoint.tsr");
-  }
+  ts::train::Values held_out_loss;
+  const int status = loop.run(
+      loader,
+      [&](const ts::data::Batch& batch) -> ts::train::Values {
+        ts::models::VaeLoss<float> loss = vae.loss(ts::Var<float>(batch.images), rng);
+        optimizer.zero_grad();
+        loss.total.backward();
+        optimizer.step();
+        return {{"loss", loss.total.value().item()}, {"reconstruction", loss.reconstruction.value().item()},
+                {"kl", loss.kl.value().item()}};
+      },
+      [&](std::size_t, ts::train::Values& row) {
+        held_out_loss = evaluate(vae, val_loader, opt.seed + 2);
+        row.insert(row.end(), held_out_loss.begin(), held_out_loss.end());
+        // pictures: pairs of rows (up to 8 originals, then their reconstructions), 64 prior samples
+        const ts::Var<float> originals(shown), recon(vae.reconstruct(shown));
+        const std::size_t cols = std::min<std::size_t>(8, shown.size(0));
+        std::vector<ts::Var<float>> rows;
+        for (std::size_t first = 0; first + cols <= std::min<std::size_t>(32, shown.size(0)); first += cols) {
+          rows.push_back(ts::slice(originals, first, first + cols));
+          rows.push_back(ts::slice(recon, first, first + cols));
+        }
+        ts::io::save_image_grid(ts::concat(rows, 0).value(), opt.out + "/reconstructions.png", cols);
+        ts::Rng prior(opt.seed + 3);  // the same z every epoch
+        ts::io::save_image_grid(vae.sample(64, prior), opt.out + "/samples.png", 8);
+      });
+  if (status != 0) return status;  // interrupted: checkpoint saved
   if (held_out_loss.empty()) held_out_loss = evaluate(vae, val_loader, opt.seed + 2);
 
   // a walk through latent space between the posterior means of two held-out images

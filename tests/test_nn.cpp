@@ -411,6 +411,37 @@ TEST_CASE("BatchNorm1d: running statistics and eval output on (N, F) match PyTor
   check_values(bn.forward(constant({2, 3}, {0.6, 0.6, 1.4, -1.3, -1.1, -0.7})).value(), kBn1dEvalOut);
 }
 
+TEST_CASE("recompute_batch_norm_statistics: the plain average of the batches' statistics; modes and momenta restored",
+          "[nn][batchnorm]") {
+  const std::vector<std::vector<double>> batches{{0.3, 1.5, -0.9, 1.5, -1.8, -1.1, 1.2, 0.2, 1.3, -0.5, -1.9, 0.3},
+                                                 {0.6, -1.5, 0.5, 1.0, 1.8, 0.7, 0.3, 0.6, -0.4, 0.2, -0.2, 0.2}};
+  nn::Sequential<double> net;
+  auto& bn = net.add<nn::BatchNorm>(3, 1e-5, 0.3);
+  bn.running_mean.value().fill(5.0);  // stale statistics, as after averaging weights
+  net.eval();
+  nn::recompute_batch_norm_statistics(net, 2, [&](std::size_t k) {
+    CHECK(bn.is_training());
+    CHECK_FALSE(grad_enabled());
+    CHECK(bn.momentum() == 1.0 / double(k + 1));
+    net.forward(constant({4, 3}, batches[k]));
+  });
+  for (std::size_t f = 0; f < 3; ++f) {  // by hand: each batch's mean and unbiased variance, averaged
+    double mean = 0, var = 0;
+    for (const auto& b : batches) {
+      double m = 0, s = 0;
+      for (std::size_t i = 0; i < 4; ++i) m += b[i * 3 + f] / 4;
+      for (std::size_t i = 0; i < 4; ++i) s += (b[i * 3 + f] - m) * (b[i * 3 + f] - m) / 3;
+      mean += m / 2;
+      var += s / 2;
+    }
+    CHECK(bn.running_mean.value()[f] == Approx(mean).epsilon(1e-12));
+    CHECK(bn.running_var.value()[f] == Approx(var).epsilon(1e-12));
+  }
+  CHECK_FALSE(bn.is_training());
+  CHECK(bn.momentum() == 0.3);
+  CHECK(grad_enabled());
+}
+
 // ==== optimizers against torch.optim ===============================================================
 
 namespace {

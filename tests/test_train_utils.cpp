@@ -6,6 +6,7 @@
 #include <tessera/io/image.hpp>
 #include <tessera/train/canvas.hpp>
 #include <tessera/train/cli.hpp>
+#include <tessera/train/loop.hpp>
 #include <tessera/train/metrics_log.hpp>
 #include <tessera/train/plot.hpp>
 #include <tessera/train/progress.hpp>
@@ -316,6 +317,100 @@ TEST_CASE("progress: a bar left mid-line is ended when the ProgressBar goes", "[
   }
   CHECK(out.str().back() == '\n');
   CHECK(count(out.str(), "\n") == 1);
+}
+
+// ---- the epoch loop -----------------------------------------------------------------------------
+
+namespace {
+
+/// n images (1, 2, 2) filled with i / n, labels alternating.
+class CountingDataset : public data::Dataset {
+ public:
+  explicit CountingDataset(std::size_t n) : n_(n) {}
+  std::size_t size() const override { return n_; }
+  data::Example get(std::size_t i) const override {
+    return {Tensor<float>::full({1, 2, 2}, float(i) / float(n_)), std::int64_t(i % 2)};
+  }
+  const std::vector<std::string>& classes() const override { return classes_; }
+
+ private:
+  std::size_t n_;
+  std::vector<std::string> classes_{"even", "odd"};
+};
+
+/// A run of `epochs` over 8 images in batches of 4, its state an Rng each step draws from.
+struct LoopRun {
+  CountingDataset dataset{8};
+  train::Options opt;
+  Rng rng{7};
+  io::Checkpoint<float> checkpoint;
+  std::vector<std::size_t> ended_epochs;
+  std::size_t steps = 0;
+
+  LoopRun(const TempDir& dir, std::size_t epochs, std::string resume = {}) {
+    opt.epochs = epochs;
+    opt.out = dir / "run";
+    opt.resume = std::move(resume);
+    fs::create_directories(opt.out);
+    checkpoint.add("rng", rng);
+  }
+  /// Runs the loop; step number `nan_at` (from 0, counted in this run) returns a NaN loss.
+  int run(std::size_t nan_at = std::numeric_limits<std::size_t>::max()) {
+    data::LoaderOptions batches;
+    batches.batch_size = 4;
+    data::DataLoader loader(dataset, batches);
+    train::EpochLoop<float> loop(checkpoint, opt);
+    loop.plot("loss.png", "test", {"loss"});
+    return loop.run(
+        loader,
+        [&](const data::Batch&) -> train::Values {
+          const double loss = steps++ == nan_at ? std::nan("") : rng.uniform();
+          return {{"loss", loss}};
+        },
+        [&](std::size_t epoch, train::Values& row) {
+          ended_epochs.push_back(epoch);
+          row.emplace_back("epoch_seen", double(epoch));
+        });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("loop: per epoch a metrics row, a plot and a checkpoint; --resume continues from it", "[train]") {
+  TempDir straight_dir, resumed_dir;
+  LoopRun straight(straight_dir, 3);
+  REQUIRE(straight.run() == 0);
+  CHECK(straight.steps == 6);
+  CHECK(straight.ended_epochs == std::vector<std::size_t>{0, 1, 2});
+  CHECK(count(file_text(straight.opt.out + "/metrics.csv"), "\n") == 4);  // header + 3 rows
+  CHECK(fs::exists(straight.opt.out + "/loss.png"));
+
+  LoopRun first(resumed_dir, 2);
+  REQUIRE(first.run() == 0);
+  LoopRun rest(resumed_dir, 3, first.opt.out + "/checkpoint.tsr");
+  REQUIRE(rest.run() == 0);
+  CHECK(rest.steps == 2);  // only the third epoch's
+  CHECK(rest.ended_epochs == std::vector<std::size_t>{2});
+  CHECK(file_text(rest.opt.out + "/metrics.csv") == file_text(straight.opt.out + "/metrics.csv"));
+  CHECK(file_text(rest.opt.out + "/checkpoint.tsr") == file_text(straight.opt.out + "/checkpoint.tsr"));
+}
+
+TEST_CASE("loop: a NaN loss stops training with the step named; the last checkpoint is kept", "[train]") {
+  TempDir dir;
+  LoopRun run(dir, 3);
+  const std::string checkpoint = run.opt.out + "/checkpoint.tsr";
+  const std::string message = error_of([&] { run.run(/*nan_at=*/3); });  // epoch 2, its second step
+  CHECK_THAT(message, Catch::Contains("epoch 2, step 2: loss is NaN; training stopped without saving"));
+  CHECK_THAT(message, Catch::Contains(checkpoint));
+  CHECK(run.ended_epochs == std::vector<std::size_t>{0});
+  CHECK(count(file_text(run.opt.out + "/metrics.csv"), "\n") == 2);  // header + epoch 1
+
+  LoopRun good(dir, 1);  // what the checkpoint held after epoch 1: still that
+  TempDir other;
+  good.opt.out = other / "run";
+  fs::create_directories(good.opt.out);
+  REQUIRE(good.run() == 0);
+  CHECK(file_text(checkpoint) == file_text(good.opt.out + "/checkpoint.tsr"));
 }
 
 // ---- metrics log ----------------------------------------------------------------------------------

@@ -81,6 +81,7 @@
 #include "train/progress.hpp"
 #include "train/interrupt.hpp"
 #include "train/resume.hpp"
+#include "train/loop.hpp"
 
 // models
 #include "models/cgan.hpp"

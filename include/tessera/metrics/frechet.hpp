@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include <Eigen/Core>
 #include <Eigen/Eigenvalues>
@@ -49,8 +50,9 @@ FeatureStats feature_stats(const Tensor<T>& features) {
 namespace detail {
 /// The symmetric positive semi-definite square root of a symmetric PSD matrix: V √Λ Vᵀ, with
 /// eigenvalues that rounding made slightly negative taken as 0.
-inline Eigen::MatrixXd psd_sqrt(const Eigen::MatrixXd& m) {
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(m);
+template <class Matrix>
+Matrix psd_sqrt(const Matrix& m) {
+  Eigen::SelfAdjointEigenSolver<Matrix> eig(m);
   TESSERA_CHECK(eig.info() == Eigen::Success, "frechet_distance: eigen decomposition of a covariance did not converge");
   const Eigen::VectorXd roots = eig.eigenvalues().cwiseMax(0.0).cwiseSqrt();
   return eig.eigenvectors() * roots.asDiagonal() * eig.eigenvectors().transpose();
@@ -59,11 +61,12 @@ inline Eigen::MatrixXd psd_sqrt(const Eigen::MatrixXd& m) {
 /// Tr((A B)^½) for symmetric PSD A, B, as Σ √λ over the eigenvalues λ of A^½ B A^½: that
 /// matrix is similar to A B but symmetric PSD, so its eigenvalues are real and ≥ 0 (up to
 /// rounding, clamped) — more stable than scipy.linalg.sqrtm of the non-symmetric A B.
-inline double trace_sqrt_product(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
-  const Eigen::MatrixXd root_a = psd_sqrt(a);
-  Eigen::MatrixXd m = root_a * b * root_a;
+template <class Matrix>
+double trace_sqrt_product(const Matrix& a, const Matrix& b) {
+  const Matrix root_a = psd_sqrt(a);
+  Matrix m = root_a * b * root_a;
   m = 0.5 * (m + m.transpose());  // exactly symmetric, as the solver assumes
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(m, Eigen::EigenvaluesOnly);
+  Eigen::SelfAdjointEigenSolver<Matrix> eig(m, Eigen::EigenvaluesOnly);
   TESSERA_CHECK(eig.info() == Eigen::Success, "frechet_distance: eigen decomposition did not converge");
   return eig.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
 }
@@ -72,7 +75,10 @@ inline double trace_sqrt_product(const Eigen::MatrixXd& a, const Eigen::MatrixXd
 /// d² = |μa − μb|² + Tr(Σa + Σb − 2 (Σa Σb)^½), the squared Fréchet (2-Wasserstein) distance
 /// between N(μa, Σa) and N(μb, Σb) (Dowson & Landau 1982). Clamped at 0: for equal statistics
 /// rounding would otherwise leave about −1e-13.
-inline double frechet_distance(const FeatureStats& a, const FeatureStats& b) {
+/// (A template only so that Eigen's eigensolver is compiled where this is called: in every
+/// program including tessera.hpp it added 5 s of compile time.)
+template <class Stats, class = std::enable_if_t<std::is_same_v<Stats, FeatureStats>>>
+double frechet_distance(const Stats& a, const Stats& b) {
   TESSERA_CHECK(a.dim() == b.dim(), "frechet_distance: statistics of width " << a.dim() << " and " << b.dim() << " differ");
   TESSERA_CHECK(a.dim() > 0, "frechet_distance: empty statistics (width 0)");
   TESSERA_CHECK(a.covariance.rows() == a.mean.size() && a.covariance.cols() == a.mean.size() &&

@@ -14,6 +14,7 @@
 #include "../autograd/var.hpp"
 #include "../core/rng.hpp"
 #include "../io/checkpoint.hpp"
+#include "../nn/batchnorm.hpp"
 #include "../nn/freeze.hpp"
 #include "../nn/losses.hpp"
 #include "../optim/adam.hpp"
@@ -117,6 +118,7 @@ class GanTrainer {
   /// mode are restored after.
   Tensor<T> sample(const Tensor<T>& z, const std::vector<std::int64_t>& labels = {}) {
     const auto averaged = average_g_.swap_in();
+    if (options_.average_decay > 0) recompute_average_batch_norm();
     EvalMode<T> inference(gan_.generator());
     return gan_.generate(Var<T>(z), labels).value();
   }
@@ -147,6 +149,20 @@ class GanTrainer {
                                             << "; stopped before updating any weight (set_detect_anomaly(true) names the op)");
   }
 
+  // The averaged weights' own BatchNorm statistics, from 8 batches of 64 fixed noise vectors
+  // (and every class in turn), once per weight update: sample() stays a function of the weights.
+  void recompute_average_batch_norm() {
+    if (recalibrated_at_ == average_g_.updates()) return;
+    Rng rng(0xba7c4);
+    const std::size_t batch = 64, classes = gan_.num_classes();
+    nn::recompute_batch_norm_statistics(gan_.generator(), 8, [&](std::size_t k) {
+      std::vector<std::int64_t> labels;
+      for (std::size_t i = 0; classes > 0 && i < batch; ++i) labels.push_back(std::int64_t((k * batch + i) % classes));
+      gan_.generate(Var<T>(Tensor<T>::randn({batch, gan_.latent()}, rng)), labels);
+    });
+    recalibrated_at_ = average_g_.updates();
+  }
+
   static double mean_probability(const Tensor<T>& logits) {
     double sum = 0;
     for (T v : logits) sum += 1.0 / (1.0 + std::exp(-double(v)));
@@ -157,6 +173,7 @@ class GanTrainer {
   GanTrainerOptions options_;
   optim::Adam<T> opt_g_, opt_d_;
   optim::WeightAverage<T> average_g_;
+  std::uint64_t recalibrated_at_ = ~std::uint64_t(0);  // average_g_.updates() when BatchNorm was last recomputed
 };
 
 }  // namespace tessera::models

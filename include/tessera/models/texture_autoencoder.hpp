@@ -30,6 +30,20 @@
 
 namespace tessera::models {
 
+namespace detail {
+/// out[i·stride] = the mean of in[k·stride] over |k − i| ≤ radius, 0 ≤ k < count: a 1-D box
+/// filter along a row (stride 1) or a column (stride = row length), the window clipped at the ends.
+template <class T>
+void box_mean_1d(const T* in, T* out, std::size_t count, std::size_t stride, std::size_t radius) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t lo = i > radius ? i - radius : 0, hi = std::min(count, i + radius + 1);
+    double sum = 0;
+    for (std::size_t k = lo; k < hi; ++k) sum += in[k * stride];
+    out[i * stride] = T(sum / double(hi - lo));
+  }
+}
+}  // namespace detail
+
 template <class T>
 class TextureAutoencoder : public nn::Module<T> {
  public:
@@ -91,29 +105,14 @@ class TextureAutoencoder : public nn::Module<T> {
           error[n * plane + i] += d * d / T(C);
         }
     if (smoothing == 0) return error;
-    // box filter as two 1-D passes, each dividing by the window's in-image length
+    // box filter as two 1-D passes: along each row, then along each column
     Tensor<T> rows = Tensor<T>::empty(error.shape()), map = Tensor<T>::empty(error.shape());
-    const auto r = std::ptrdiff_t(smoothing);
-    auto window = [r](std::size_t i, std::size_t extent) {
-      return std::pair<std::size_t, std::size_t>(std::size_t(std::max<std::ptrdiff_t>(0, std::ptrdiff_t(i) - r)),
-                                                 std::min(extent, i + std::size_t(r) + 1));
-    };
-    for (std::size_t n = 0; n < N; ++n)
+    for (std::size_t n = 0; n < N; ++n) {
       for (std::size_t yy = 0; yy < H; ++yy)
-        for (std::size_t xx = 0; xx < W; ++xx) {
-          const auto [lo, hi] = window(xx, W);
-          double sum = 0;
-          for (std::size_t k = lo; k < hi; ++k) sum += error[n * plane + yy * W + k];
-          rows[n * plane + yy * W + xx] = T(sum / double(hi - lo));
-        }
-    for (std::size_t n = 0; n < N; ++n)
-      for (std::size_t yy = 0; yy < H; ++yy)
-        for (std::size_t xx = 0; xx < W; ++xx) {
-          const auto [lo, hi] = window(yy, H);
-          double sum = 0;
-          for (std::size_t k = lo; k < hi; ++k) sum += rows[n * plane + k * W + xx];
-          map[n * plane + yy * W + xx] = T(sum / double(hi - lo));
-        }
+        detail::box_mean_1d(&error[n * plane + yy * W], &rows[n * plane + yy * W], W, 1, smoothing);
+      for (std::size_t xx = 0; xx < W; ++xx)
+        detail::box_mean_1d(&rows[n * plane + xx], &map[n * plane + xx], H, W, smoothing);
+    }
     return map;
   }
 

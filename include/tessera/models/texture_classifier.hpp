@@ -148,9 +148,10 @@ ClassifierEvaluation evaluate_classifier(TextureClassifier<T>& model, const data
 
 /// Saves a trained classifier alone, as the checkpoint component "classifier", with its
 /// architecture (num_classes, channels, widths) and class names as metadata.
-inline void save_texture_classifier(TextureClassifier<float>& model, const std::string& path,
-                                    const std::vector<std::string>& class_names = {}) {
-  io::Checkpoint<float> ckpt;
+template <class T>
+void save_texture_classifier(TextureClassifier<T>& model, const std::string& path,
+                             const std::vector<std::string>& class_names = {}) {
+  io::Checkpoint<T> ckpt;
   ckpt.add("classifier", model);
   ckpt.state.metadata["num_classes"] = std::to_string(model.num_classes());
   ckpt.state.metadata["channels"] = std::to_string(model.channels());
@@ -165,11 +166,14 @@ inline void save_texture_classifier(TextureClassifier<float>& model, const std::
 /// Rebuilds a classifier of the given architecture and loads `path` (written by
 /// save_texture_classifier, e.g. texture_classifier's --out/classifier.tsr) into it; returned
 /// in eval mode. A different architecture is an error naming the mismatched shapes.
-inline std::shared_ptr<TextureClassifier<float>> load_texture_classifier(const std::string& path, std::size_t num_classes,
-                                                                         std::size_t channels = 3,
-                                                                         std::vector<std::size_t> widths = {32, 64, 128}) {
-  auto model = std::make_shared<TextureClassifier<float>>(num_classes, channels, std::move(widths));
-  io::Checkpoint<float> ckpt;
+/// (T is a template parameter, float by default, so that programs not calling this do not
+/// compile a float classifier.)
+template <class T = float>
+std::shared_ptr<TextureClassifier<T>> load_texture_classifier(const std::string& path, std::size_t num_classes,
+                                                              std::size_t channels = 3,
+                                                              std::vector<std::size_t> widths = {32, 64, 128}) {
+  auto model = std::make_shared<TextureClassifier<T>>(num_classes, channels, std::move(widths));
+  io::Checkpoint<T> ckpt;
   ckpt.add("classifier", *model);
   ckpt.load(path);
   model->eval();

@@ -4,6 +4,8 @@
 
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../ops/batchnorm.hpp"
 #include "module.hpp"
@@ -28,6 +30,9 @@ class BatchNorm : public Module<T> {
                       T(eps_));
   }
 
+  double momentum() const { return momentum_; }
+  void set_momentum(double momentum) { momentum_ = momentum; }
+
   std::string repr() const override {
     std::ostringstream os;
     os << "BatchNorm(" << features_ << ", eps=" << eps_ << ", momentum=" << momentum_ << ')';
@@ -38,5 +43,32 @@ class BatchNorm : public Module<T> {
   std::size_t features_;
   double eps_, momentum_;
 };
+
+/// Recomputes the running statistics of every BatchNorm in `module` as the plain average over
+/// the passes forward(0), …, forward(batches − 1), run in training mode without a graph: for
+/// weights whose stored statistics belong to other weights, such as a weight average (SWA's
+/// bn_update, Izmailov et al. 2018). Batch k enters with momentum 1/(k + 1): a running mean of
+/// the batches' statistics. Every module's mode and momentum come back after, also on error.
+template <class T, class Forward>
+void recompute_batch_norm_statistics(Module<T>& module, std::size_t batches, Forward&& forward) {
+  struct Restore {
+    std::vector<std::pair<Module<T>*, bool>> modes;
+    std::vector<std::pair<BatchNorm<T>*, double>> momenta;
+    ~Restore() {
+      for (auto& [m, training] : modes) m->train(training);  // parents first: children set last
+      for (auto& [norm, momentum] : momenta) norm->set_momentum(momentum);
+    }
+  } restore;
+  for (auto& [name, m] : module.named_modules()) {
+    restore.modes.emplace_back(m, m->is_training());
+    if (auto* norm = dynamic_cast<BatchNorm<T>*>(m)) restore.momenta.emplace_back(norm, norm->momentum());
+  }
+  module.train();
+  NoGradGuard no_graph;
+  for (std::size_t k = 0; k < batches; ++k) {
+    for (auto& [norm, momentum] : restore.momenta) norm->set_momentum(1.0 / double(k + 1));
+    forward(k);
+  }
+}
 
 }  // namespace tessera::nn
