@@ -20,12 +20,14 @@ int train(int argc, char** argv) {
   opt.lr = 2e-4;
   std::size_t samples = 4096, latent = 100, embed_dim = 50;
   ts::models::GanTrainerOptions settings;
+  double lr_d = 0;
   std::string classifier;
   ts::train::Cli cli("cgan", "Trains a class-conditional DCGAN on textures; samples one row per class.", opt);
   cli.add("--samples", samples, "procedural textures to train on (without --data)", ts::train::Require::positive);
   cli.add("--latent", latent, "size of the noise vector z", ts::train::Require::positive);
   cli.add("--embed-dim", embed_dim, "size of each class's learned embedding", ts::train::Require::positive);
   cli.add("--label-smoothing", settings.label_smoothing, "one-sided: the discriminator's target for real images is 0.9");
+  cli.add("--lr-d", lr_d, "the discriminator's learning rate (0: --lr)", ts::train::Require::non_negative);
   cli.add("--average", settings.average_decay, "samples come from an exponential moving average of G with this decay (0: off)");
   cli.add("--classifier", classifier,
           "texture_classifier checkpoint (same data and --image-size): report how many samples it gives their class",
@@ -40,7 +42,8 @@ int train(int argc, char** argv) {
   ts::data::DataLoader loader(*data, ts::train::training_batches(opt));
 
   ts::models::ConditionalGan<float> gan({opt.image_size, 3, latent, classes, embed_dim});
-  settings.lr_g = settings.lr_d = opt.lr;
+  settings.lr_g = opt.lr;
+  settings.lr_d = lr_d > 0 ? lr_d : opt.lr;
   ts::models::GanTrainer<float> trainer(gan, settings);
   ts::Rng noise(opt.seed + 1);  // every step's z
   std::cout << gan.repr() << '\n';
