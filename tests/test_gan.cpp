@@ -316,6 +316,50 @@ TEST_CASE("one-sided label smoothing: D's target for real images is 0.9", "[mode
              Catch::Contains("smooth_real_label must be in (0, 1]"));
 }
 
+TEST_CASE("GanTrainer clips each network's gradients by norm and by value before its step", "[models][gan]") {
+  const Tensor<float> real = real_batch(8, 16, 1);
+  auto gradients_after_step = [&](double max_norm, double max_value) {
+    manual_seed(9);
+    models::Dcgan<float> gan({16, 1, 32});
+    models::GanTrainerOptions options;
+    options.clip_grad_norm = max_norm;
+    options.clip_grad_value = max_value;
+    models::GanTrainer<float> trainer(gan, options);
+    Rng noise(2);
+    trainer.step(real, {}, noise);
+    return std::pair(grads_of(*gan.D), grads_of(*gan.G));  // what each optimizer stepped with
+  };
+  auto norm = [](const std::vector<Tensor<float>>& grads) {
+    double sum = 0;
+    for (const auto& g : grads)
+      for (float v : g) sum += double(v) * double(v);
+    return std::sqrt(sum);
+  };
+  auto largest = [](const std::vector<Tensor<float>>& grads) {
+    double m = 0;
+    for (const auto& g : grads)
+      for (float v : g) m = std::max(m, double(std::abs(v)));
+    return m;
+  };
+  const auto [d_free, g_free] = gradients_after_step(0, 0);
+  REQUIRE(norm(d_free) > 0.02);
+  REQUIRE(norm(g_free) > 0.02);
+  const auto [d_norm, g_norm] = gradients_after_step(0.02, 0);
+  CHECK(norm(d_norm) == Approx(0.02).epsilon(1e-3));
+  CHECK(norm(g_norm) == Approx(0.02).epsilon(1e-3));
+  const double bound = 0.5 * std::min(largest(d_free), largest(g_free));
+  const auto [d_value, g_value] = gradients_after_step(0, bound);
+  CHECK(largest(d_value) == Approx(bound));
+  CHECK(largest(g_value) == Approx(bound));
+  CHECK_THAT(error_of([] {
+               models::Dcgan<float> gan({16, 1, 32});
+               models::GanTrainerOptions options;
+               options.clip_grad_norm = -1;
+               models::GanTrainer<float> trainer(gan, options);
+             }),
+             Catch::Contains("clip_grad_norm and clip_grad_value must be non-negative"));
+}
+
 TEST_CASE("a DCGAN learns the contrast and edges of 16x16 gray textures", "[models][gan][training]") {
   manual_seed(1);
   models::Dcgan<float> gan({16, 1, 32});

@@ -18,6 +18,7 @@
 #include "../nn/freeze.hpp"
 #include "../nn/losses.hpp"
 #include "../optim/adam.hpp"
+#include "../optim/clip.hpp"
 #include "../optim/weight_average.hpp"
 #include "eval_mode.hpp"
 #include "gan.hpp"
@@ -36,6 +37,10 @@ struct GanTrainerOptions {
   // tested: BatchNorm's averaged running statistics do not match the averaged weights
   // (SWA recomputes them with a pass over data).
   double average_decay = 0;
+  // Gradient clipping between each backward and optimizer step, for both networks (0: off):
+  // the joint 2-norm of a network's gradients to at most clip_grad_norm (a NaN/Inf norm is an
+  // Error before any weight changes), then each element into ±clip_grad_value.
+  double clip_grad_norm = 0, clip_grad_value = 0;
 };
 
 /// One step's numbers: the losses, and D's mean probability "real" on the real and fake batch
@@ -63,6 +68,9 @@ class GanTrainer {
         average_g_(gan.generator(), options.average_decay) {
     TESSERA_CHECK(options.smooth_real_label > 0 && options.smooth_real_label <= 1,
                   "GanTrainer: smooth_real_label must be in (0, 1], got " << options.smooth_real_label);
+    TESSERA_CHECK(options.clip_grad_norm >= 0 && options.clip_grad_value >= 0,
+                  "GanTrainer: clip_grad_norm and clip_grad_value must be non-negative (0: off), got "
+                      << options.clip_grad_norm << " and " << options.clip_grad_value);
   }
 
   /// One D update, then one G update, on `real` (N, C, H, W) in [−1, 1] with its labels (for a
@@ -90,6 +98,7 @@ class GanTrainer {
                   nn::bce_with_logits(fake_logits, Tensor<T>::zeros(fake_logits.shape()));
     require_finite("discriminator", loss);
     loss.backward();
+    clip_gradients(gan_.discriminator());
     opt_d_.step();
     GanStepLosses out;
     out.loss_d = double(loss.value().item());
@@ -109,6 +118,7 @@ class GanTrainer {
     Var<T> loss = nn::bce_with_logits(logits, Tensor<T>::ones(logits.shape()));
     require_finite("generator", loss);
     loss.backward();
+    clip_gradients(gan_.generator());
     opt_g_.step();
     return double(loss.value().item());
   }
@@ -161,6 +171,11 @@ class GanTrainer {
       gan_.generate(Var<T>(Tensor<T>::randn({batch, gan_.latent()}, rng)), labels);
     });
     recalibrated_at_ = average_g_.updates();
+  }
+
+  void clip_gradients(nn::Module<T>& network) {
+    if (options_.clip_grad_norm > 0) optim::clip_grad_norm_(network.parameters(), options_.clip_grad_norm);
+    if (options_.clip_grad_value > 0) optim::clip_grad_value_(network.parameters(), options_.clip_grad_value);
   }
 
   static double mean_probability(const Tensor<T>& logits) {
