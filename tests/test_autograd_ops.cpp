@@ -265,6 +265,27 @@ TEST_CASE("conv2d_transpose: hand-computed values and output size", "[ops][conv]
   CHECK_THROWS_AS(conv2d_transpose(in, w, Var<double>(), 2, 1, 2), Error);  // output_padding ≥ stride
 }
 
+TEST_CASE("FlopCounter: 2·m·n·k per matrix product, forward and backward, nested counters included", "[ops][conv]") {
+  Rng rng(3);
+  Var<double> x = leaf({2, 3, 5, 5}, rng), w = leaf({4, 3, 3, 3}, rng);
+  FlopCounter all;
+  {
+    FlopCounter conv;
+    Var<double> y = conv2d(x, w, Var<double>(), 1, 1);  // (2, 4, 5, 5): 200 outputs, 27 products each
+    CHECK(conv.total() == 2.0 * 200 * 27);
+    sum(y).backward();  // the input gradient and the weight gradient cost as much again each
+    CHECK(conv.total() == 3 * 2.0 * 200 * 27);
+  }
+  Var<double> small = leaf({2, 4, 3, 3}, rng), wt = leaf({4, 2, 4, 4}, rng);
+  FlopCounter transpose;
+  conv2d_transpose(small.detach(), wt.detach(), Var<double>(), 2, 1);  // each of 72 inputs spreads over 2·4·4 outputs
+  CHECK(transpose.total() == 2.0 * 72 * 32);
+  FlopCounter dense;
+  linear(leaf({5, 7}, rng).detach(), leaf({3, 7}, rng).detach());
+  CHECK(dense.total() == 2.0 * 5 * 7 * 3);
+  CHECK(all.total() == 3 * 2.0 * 200 * 27 + 2.0 * 72 * 32 + 2.0 * 5 * 7 * 3);
+}
+
 TEST_CASE("conv2d and conv2d_transpose: gradients", "[ops][conv][gradcheck]") {
   Rng rng(9);
   struct Case {

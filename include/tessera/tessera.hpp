@@ -10,6 +10,7 @@
 
 #include "core/allocator.hpp"
 #include "core/error.hpp"
+#include "core/flops.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
 #include "core/shape.hpp"

@@ -16,6 +16,7 @@
 #include <cstddef>
 
 #include "../autograd/var.hpp"
+#include "../core/flops.hpp"
 #include "../core/parallel.hpp"
 
 namespace tessera {
@@ -129,6 +130,7 @@ template <class T>
 Tensor<T> conv2d_from_columns(const Tensor<T>& cols, const Tensor<T>& weight, std::size_t batch, const ConvGeometry& g) {
   const std::size_t out_ch = weight.shape()[0], L = g.positions();
   Tensor<T> channel_major = Tensor<T>::empty({out_ch, batch * L});
+  detail::count_matmul_flops(out_ch, batch * L, g.col_rows());
   channel_major.matrix(out_ch, batch * L).noalias() =
       weight.matrix(out_ch, g.col_rows()) * cols.matrix(g.col_rows(), batch * L);
   return swap_leading_axes(channel_major, out_ch, batch, L, Shape{batch, out_ch, g.out_height, g.out_width});
@@ -140,6 +142,7 @@ Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weig
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], L = g.positions();
   const Tensor<T> gy = swap_leading_axes(grad_out, batch, out_ch, L, Shape{out_ch, batch * L});
   Tensor<T> dcols = Tensor<T>::empty({g.col_rows(), batch * L});
+  detail::count_matmul_flops(g.col_rows(), batch * L, out_ch);
   dcols.matrix(g.col_rows(), batch * L).noalias() =
       weight.matrix(out_ch, g.col_rows()).transpose() * gy.matrix(out_ch, batch * L);
   return col2im(dcols, batch, g);
@@ -151,6 +154,7 @@ Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& col
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], L = g.positions();
   const Tensor<T> gy = swap_leading_axes(grad_out, batch, out_ch, L, Shape{out_ch, batch * L});
   Tensor<T> dw = Tensor<T>::empty({out_ch, g.channels, g.kernel, g.kernel});
+  detail::count_matmul_flops(out_ch, g.col_rows(), batch * L);
   dw.matrix(out_ch, g.col_rows()).noalias() =
       gy.matrix(out_ch, batch * L) * cols.matrix(g.col_rows(), batch * L).transpose();
   return dw;

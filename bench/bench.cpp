@@ -1,0 +1,291 @@
+// bench.cpp — tessera's training benchmark: four workloads (batch 64, Adam, random data) timed
+// in interleaved blocks at each thread count. Reports steps/s (median, min, max over blocks),
+// images/s, GFLOP/s of the matrix products (FlopCounter) and their share of this machine's FMA
+// peak (measured here, on as many threads), inference images/s and peak RSS. PyTorch runs the
+// same workloads in bench/compare_torch.py, which calls this program with --csv.
+//
+//   tessera_bench                                   # all four workloads, 1 and 2 threads
+//   tessera_bench --workload dcgan64 --threads 2 --blocks 5 --steps 3
+//
+// Workloads (the architectures of the models/ headers):
+//   dcgan64    models::Dcgan 64×64×3 (the Keras original); a step = D on a real and a fake batch, then G through D
+//   dcgan28    models::Dcgan 28×28×1 (Dense → 7·7·128, ConvT 128 → 64 → 1; D Conv 1 → 64 → 128, Dense 6272 → 1)
+//   vae32      models::ConvVae 32×32×3, latent 100, squared error + KL
+//   texture64  models::TextureClassifier, 10 classes, 64×64×3 crops, cross-entropy
+#include <tessera/tessera.hpp>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
+
+namespace ts = tessera;
+
+namespace {
+
+constexpr std::size_t kBatch = 64;
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// A workload: one training step, and one inference pass (generator, decoder or classifier).
+struct Workload {
+  std::string name;
+  std::function<void()> step, infer;
+  std::shared_ptr<void> state;  // the model, optimizer and data the closures use
+};
+
+template <class State>
+Workload make(std::string name, std::shared_ptr<State> state) {
+  return {std::move(name), [state] { state->step(); }, [state] { state->infer(); }, state};
+}
+
+struct GanBench {
+  ts::models::Dcgan<float> gan;
+  ts::models::GanTrainer<float> trainer{gan};
+  ts::Rng rng{1};
+  ts::Tensor<float> real, z;
+  GanBench(std::size_t size, std::size_t channels) : gan({size, channels, 100}) {
+    real = ts::Tensor<float>::uniform({kBatch, channels, size, size}, rng, -1.f, 1.f);  // G's tanh range
+    z = ts::Tensor<float>::randn({kBatch, 100}, rng);
+  }
+  void step() { trainer.step(real, {}, rng); }
+  void infer() { trainer.sample(z); }
+};
+
+struct VaeBench {
+  ts::models::ConvVae<float> vae;
+  ts::optim::Adam<float> optimizer;
+  ts::Rng rng{2};
+  ts::Tensor<float> images;
+  VaeBench() : vae(config()), optimizer(vae.parameters(), 1e-3) {
+    images = ts::Tensor<float>::uniform({kBatch, 3, 32, 32}, rng);
+  }
+  static ts::models::VaeConfig config() {
+    ts::models::VaeConfig c;
+    c.image_size = 32;
+    c.reconstruction = ts::models::Reconstruction::mse;
+    return c;
+  }
+  void step() {
+    auto loss = vae.loss(ts::Var<float>(images), rng);
+    optimizer.zero_grad();
+    loss.total.backward();
+    optimizer.step();
+  }
+  void infer() { vae.sample(kBatch, rng); }
+};
+
+struct TextureBench {
+  ts::models::TextureClassifier<float> model{10, 3};
+  ts::optim::Adam<float> optimizer{model.parameters(), 1e-3};
+  ts::Rng rng{3};
+  ts::Tensor<float> images;
+  std::vector<std::int64_t> labels;
+  TextureBench() {
+    images = ts::Tensor<float>::uniform({kBatch, 3, 64, 64}, rng);
+    for (std::size_t i = 0; i < kBatch; ++i) labels.push_back(std::int64_t(i % 10));
+  }
+  void step() {
+    auto loss = ts::nn::cross_entropy(model(ts::Var<float>(images)), labels);
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+  }
+  void infer() {
+    ts::models::EvalMode<float> inference(model);
+    model(ts::Var<float>(images));
+  }
+};
+
+Workload workload(const std::string& name) {
+  ts::manual_seed(0);
+  if (name == "dcgan64") return make(name, std::make_shared<GanBench>(64, 3));
+  if (name == "dcgan28") return make(name, std::make_shared<GanBench>(28, 1));
+  if (name == "vae32") return make(name, std::make_shared<VaeBench>());
+  if (name == "texture64") return make(name, std::make_shared<TextureBench>());
+  throw ts::train::UsageError("--workload: expected dcgan64, dcgan28, vae32, texture64 or all, got '" + name + "'");
+}
+
+/// GFLOP/s of multiply-adds kept in registers, on `threads` threads at once: this machine's
+/// practical FMA peak (AVX-512 or AVX2 clocks included). 12 independent accumulators cover
+/// the FMA latency of two ports.
+double fma_peak_gflops(int threads) {
+  constexpr long kIterations = 20'000'000;
+  double seconds = 0;
+  float sink = 0;
+  ts::set_num_threads(threads);
+  const double start = now_seconds();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+  {
+#if defined(__AVX512F__)
+    __m512 acc[12], a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+    for (auto& x : acc) x = _mm512_set1_ps(1.f);
+    for (long i = 0; i < kIterations; ++i)
+      for (auto& x : acc) x = _mm512_fmadd_ps(x, a, b);
+    for (auto& x : acc) sink += _mm512_reduce_add_ps(x);
+    constexpr double lanes = 16;
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 acc[12], a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+    for (auto& x : acc) x = _mm256_set1_ps(1.f);
+    for (long i = 0; i < kIterations; ++i)
+      for (auto& x : acc) x = _mm256_fmadd_ps(x, a, b);
+    alignas(32) float out[8];
+    for (auto& x : acc) {
+      _mm256_store_ps(out, x);
+      for (float v : out) sink += v;
+    }
+    constexpr double lanes = 8;
+#else
+    float acc[12];
+    for (auto& x : acc) x = 1.f;
+    for (long i = 0; i < kIterations; ++i)
+      for (auto& x : acc) x = x * 0.999999f + 1e-7f;
+    for (float x : acc) sink += x;
+    constexpr double lanes = 1;
+#endif
+    (void)lanes;
+  }
+  seconds = now_seconds() - start;
+#if defined(__AVX512F__)
+  const double lanes = 16;
+#elif defined(__AVX2__) && defined(__FMA__)
+  const double lanes = 8;
+#else
+  const double lanes = 1;
+#endif
+  if (sink == 42.f) std::puts("");  // keeps the loop
+  return 2.0 * lanes * 12 * double(kIterations) * threads / seconds / 1e9;
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// The timing of one workload at one thread count.
+struct Result {
+  std::vector<double> steps_per_s;
+  double inference_images_per_s = 0;
+};
+
+const char* const kUsage =
+    "usage: tessera_bench [--workload dcgan64|dcgan28|vae32|texture64|all] [--threads 1,2] [--blocks 5] [--steps 3] [--csv]\n"
+    "  --csv: one line per workload and thread count: tessera,workload,threads,steps/s median,min,max,images/s,\n"
+    "         GFLOP/s,fraction of the FMA peak,inference images/s,peak RSS MB\n";
+
+int run(int argc, char** argv) {
+  std::string which = "all", thread_list = "1,2";
+  std::size_t blocks = 5, steps = 3;
+  bool csv = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw ts::train::UsageError(flag + ": expected a value");
+      return argv[++i];
+    };
+    auto count = [&] {
+      const std::string v = value();
+      TESSERA_CHECK(!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && std::stoul(v) > 0,
+                    flag << ": expected a positive integer, got '" << v << "'");
+      return std::size_t(std::stoul(v));
+    };
+    if (flag == "--workload") which = value();
+    else if (flag == "--threads") thread_list = value();
+    else if (flag == "--blocks") blocks = count();
+    else if (flag == "--steps") steps = count();
+    else if (flag == "--csv") csv = true;
+    else if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else throw ts::train::UsageError("unknown flag " + flag + "\n" + kUsage);
+  }
+
+  std::vector<int> thread_counts;
+  for (std::size_t at = 0; at < thread_list.size();) {
+    const std::size_t comma = std::min(thread_list.find(',', at), thread_list.size());
+    const std::string t = thread_list.substr(at, comma - at);
+    TESSERA_CHECK(!t.empty() && t.size() < 5 && t.find_first_not_of("0123456789") == std::string::npos && std::stoi(t) > 0,
+                  "--threads: expected thread counts like 1,2, got '" << thread_list << "'");
+    thread_counts.push_back(std::stoi(t));
+    at = comma + 1;
+  }
+  const std::vector<std::string> names =
+      which == "all" ? std::vector<std::string>{"dcgan64", "dcgan28", "vae32", "texture64"} : std::vector<std::string>{which};
+
+  std::vector<double> peak;  // per thread count
+  for (int t : thread_counts) peak.push_back(fma_peak_gflops(t));
+  if (!csv) {
+    for (std::size_t i = 0; i < thread_counts.size(); ++i)
+      std::printf("FMA peak, %d thread%s: %.1f GFLOP/s\n", thread_counts[i], thread_counts[i] > 1 ? "s" : "", peak[i]);
+    std::printf("%-10s %7s %22s %9s %8s %7s %13s\n", "workload", "threads", "steps/s median [min-max]", "images/s",
+                "GFLOP/s", "% peak", "inference/s");
+  }
+  for (const std::string& name : names) {
+    Workload w = workload(name);
+    double flops_per_step = 0;
+    {
+      ts::FlopCounter flops;
+      w.step();  // also the first warm-up step
+      flops_per_step = flops.total();
+    }
+    std::vector<Result> results(thread_counts.size());
+    for (std::size_t i = 0; i < thread_counts.size(); ++i) {  // warm-up at each count
+      ts::set_num_threads(thread_counts[i]);
+      w.step();
+    }
+    for (std::size_t block = 0; block < blocks; ++block)
+      for (std::size_t i = 0; i < thread_counts.size(); ++i) {  // interleaved: drift hits every count alike
+        ts::set_num_threads(thread_counts[i]);
+        const double start = now_seconds();
+        for (std::size_t s = 0; s < steps; ++s) w.step();
+        results[i].steps_per_s.push_back(double(steps) / (now_seconds() - start));
+      }
+    for (std::size_t i = 0; i < thread_counts.size(); ++i) {
+      ts::set_num_threads(thread_counts[i]);
+      w.infer();
+      const double start = now_seconds();
+      const int passes = 5;
+      for (int p = 0; p < passes; ++p) w.infer();
+      results[i].inference_images_per_s = passes * double(kBatch) / (now_seconds() - start);
+    }
+    for (std::size_t i = 0; i < thread_counts.size(); ++i) {
+      const auto& r = results[i];
+      const double mid = median(r.steps_per_s);
+      const double lo = *std::min_element(r.steps_per_s.begin(), r.steps_per_s.end());
+      const double hi = *std::max_element(r.steps_per_s.begin(), r.steps_per_s.end());
+      const double gflops = mid * flops_per_step / 1e9;
+      if (csv)
+        std::printf("tessera,%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.4f,%.1f,%.1f\n", name.c_str(), thread_counts[i], mid, lo, hi,
+                    mid * double(kBatch), gflops, gflops / peak[i], r.inference_images_per_s, peak_rss_mb());
+      else
+        std::printf("%-10s %7d %8.3f [%.3f-%.3f] %9.1f %8.1f %6.1f%% %13.0f\n", name.c_str(), thread_counts[i], mid, lo, hi,
+                    mid * double(kBatch), gflops, 100 * gflops / peak[i], r.inference_images_per_s);
+    }
+    if (!csv) std::printf("%-10s %.2f GFLOP per step (matrix products)\n", "", flops_per_step / 1e9);
+  }
+  if (!csv) std::printf("peak RSS of this process: %.0f MB\n", peak_rss_mb());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return ts::train::run_example(argc, argv, run); }
