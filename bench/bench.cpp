@@ -17,7 +17,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -35,20 +34,17 @@ namespace {
 
 constexpr std::size_t kBatch = 64;
 
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_seconds() { return ts::train::ProgressBar::steady_seconds(); }
 
 /// A workload: one training step, and one inference pass (generator, decoder or classifier).
 struct Workload {
   std::string name;
-  std::function<void()> step, infer;
-  std::shared_ptr<void> state;  // the model, optimizer and data the closures use
+  std::function<void()> step, infer;  // each holds the model, optimizer and data
 };
 
 template <class State>
 Workload make(std::string name, std::shared_ptr<State> state) {
-  return {std::move(name), [state] { state->step(); }, [state] { state->infer(); }, state};
+  return {std::move(name), [state] { state->step(); }, [state] { state->infer(); }};
 }
 
 struct GanBench {
@@ -122,10 +118,15 @@ Workload workload(const std::string& name) {
 /// practical FMA peak (AVX-512 or AVX2 clocks included). 12 independent accumulators cover
 /// the FMA latency of two ports.
 double fma_peak_gflops(int threads) {
+#if defined(__AVX512F__)
+  constexpr double kLanes = 16;
+#elif defined(__AVX2__) && defined(__FMA__)
+  constexpr double kLanes = 8;
+#else
+  constexpr double kLanes = 1;
+#endif
   constexpr long kIterations = 20'000'000;
-  double seconds = 0;
   float sink = 0;
-  ts::set_num_threads(threads);
   const double start = now_seconds();
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
   {
@@ -135,7 +136,6 @@ double fma_peak_gflops(int threads) {
     for (long i = 0; i < kIterations; ++i)
       for (auto& x : acc) x = _mm512_fmadd_ps(x, a, b);
     for (auto& x : acc) sink += _mm512_reduce_add_ps(x);
-    constexpr double lanes = 16;
 #elif defined(__AVX2__) && defined(__FMA__)
     __m256 acc[12], a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
     for (auto& x : acc) x = _mm256_set1_ps(1.f);
@@ -146,27 +146,17 @@ double fma_peak_gflops(int threads) {
       _mm256_store_ps(out, x);
       for (float v : out) sink += v;
     }
-    constexpr double lanes = 8;
 #else
     float acc[12];
     for (auto& x : acc) x = 1.f;
     for (long i = 0; i < kIterations; ++i)
       for (auto& x : acc) x = x * 0.999999f + 1e-7f;
     for (float x : acc) sink += x;
-    constexpr double lanes = 1;
 #endif
-    (void)lanes;
   }
-  seconds = now_seconds() - start;
-#if defined(__AVX512F__)
-  const double lanes = 16;
-#elif defined(__AVX2__) && defined(__FMA__)
-  const double lanes = 8;
-#else
-  const double lanes = 1;
-#endif
-  if (sink == 42.f) std::puts("");  // keeps the loop
-  return 2.0 * lanes * 12 * double(kIterations) * threads / seconds / 1e9;
+  const double seconds = now_seconds() - start;
+  if (sink == 42.f) std::puts("");  // the sums are used: the loops stay
+  return 2.0 * kLanes * 12 * double(kIterations) * threads / seconds / 1e9;
 }
 
 double peak_rss_mb() {
@@ -204,7 +194,7 @@ int run(int argc, char** argv) {
     };
     auto count = [&] {
       const std::string v = value();
-      TESSERA_CHECK(!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && std::stoul(v) > 0,
+      TESSERA_CHECK(!v.empty() && v.size() < 10 && v.find_first_not_of("0123456789") == std::string::npos && std::stoul(v) > 0,
                     flag << ": expected a positive integer, got '" << v << "'");
       return std::size_t(std::stoul(v));
     };

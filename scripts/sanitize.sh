@@ -15,10 +15,10 @@ jobs=$(( $(nproc) < 2 ? $(nproc) : 2 ))
 # -g1: line tables for the reports' stacks, without -g's full debug info (a quarter of the build
 # time). GCC's -Wmaybe-uninitialized misfires inside libstdc++'s <regex> at -O1 with ASan.
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g1 -Wno-maybe-uninitialized"
-if [[ ! -f build-asan/CMakeCache.txt ]]; then
-    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= -DTESSERA_BUILD_EXAMPLES=OFF \
-        -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
-fi
+generator=()
+[[ -f build-asan/CMakeCache.txt ]] || generator=(-G Ninja)  # chosen on first configure only
+cmake -S . -B build-asan "${generator[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= -DTESSERA_BUILD_EXAMPLES=OFF \
+    -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
 cmake --build build-asan --target "$target" -j "$jobs"
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 OMP_NUM_THREADS=1
 "build-asan/tests/$target" "~[training]~[.]"

@@ -5,9 +5,6 @@
 //   { models::EvalMode<float> inference(model);  auto logits = model(x).value(); }
 #pragma once
 
-#include <utility>
-#include <vector>
-
 #include "../autograd/var.hpp"
 #include "../nn/module.hpp"
 
@@ -16,19 +13,10 @@ namespace tessera::models {
 template <class T>
 class EvalMode {
  public:
-  explicit EvalMode(nn::Module<T>& module) {
-    for (auto& [name, m] : module.named_modules()) saved_.emplace_back(m, m->is_training());
-    module.eval();
-  }
-  ~EvalMode() {
-    // parents come before their children, so each child's own mode is set last
-    for (auto& [m, training] : saved_) m->train(training);
-  }
-  EvalMode(const EvalMode&) = delete;
-  EvalMode& operator=(const EvalMode&) = delete;
+  explicit EvalMode(nn::Module<T>& module) : mode_(module, /*training=*/false) {}
 
  private:
-  std::vector<std::pair<nn::Module<T>*, bool>> saved_;
+  nn::ModeGuard<T> mode_;
   NoGradGuard no_grad_;
 };
 

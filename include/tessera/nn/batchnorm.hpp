@@ -51,22 +51,18 @@ class BatchNorm : public Module<T> {
 /// the batches' statistics. Every module's mode and momentum come back after, also on error.
 template <class T, class Forward>
 void recompute_batch_norm_statistics(Module<T>& module, std::size_t batches, Forward&& forward) {
-  struct Restore {
-    std::vector<std::pair<Module<T>*, bool>> modes;
-    std::vector<std::pair<BatchNorm<T>*, double>> momenta;
-    ~Restore() {
-      for (auto& [m, training] : modes) m->train(training);  // parents first: children set last
-      for (auto& [norm, momentum] : momenta) norm->set_momentum(momentum);
+  struct RestoreMomenta {
+    std::vector<std::pair<BatchNorm<T>*, double>> saved;
+    ~RestoreMomenta() {
+      for (auto& [norm, momentum] : saved) norm->set_momentum(momentum);
     }
-  } restore;
-  for (auto& [name, m] : module.named_modules()) {
-    restore.modes.emplace_back(m, m->is_training());
-    if (auto* norm = dynamic_cast<BatchNorm<T>*>(m)) restore.momenta.emplace_back(norm, norm->momentum());
-  }
-  module.train();
+  } momenta;
+  for (auto& [name, m] : module.named_modules())
+    if (auto* norm = dynamic_cast<BatchNorm<T>*>(m)) momenta.saved.emplace_back(norm, norm->momentum());
+  ModeGuard<T> training(module, /*training=*/true);
   NoGradGuard no_graph;
   for (std::size_t k = 0; k < batches; ++k) {
-    for (auto& [norm, momentum] : restore.momenta) norm->set_momentum(1.0 / double(k + 1));
+    for (auto& [norm, momentum] : momenta.saved) norm->set_momentum(1.0 / double(k + 1));
     forward(k);
   }
 }

@@ -127,4 +127,23 @@ class Module {
   bool training_ = true;
 };
 
+/// While alive, `module` and all below it are in training mode (`training`) or eval mode;
+/// every module's own previous mode comes back at scope exit, also when an error is thrown.
+template <class T>
+class ModeGuard {
+ public:
+  ModeGuard(Module<T>& module, bool training) {
+    for (auto& [name, m] : module.named_modules()) saved_.emplace_back(m, m->is_training());
+    module.train(training);
+  }
+  ~ModeGuard() {
+    for (auto& [m, training] : saved_) m->train(training);  // parents come first: each child's own mode is set last
+  }
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  std::vector<std::pair<Module<T>*, bool>> saved_;
+};
+
 }  // namespace tessera::nn
