@@ -164,6 +164,10 @@ TEST_CASE("cli: one-line errors naming the flag and the value", "[train]") {
   CHECK(usage_error({"--sample-only=maybe"}) == "--sample-only: expected true or false, got 'maybe'");
   CHECK(usage_error({"--data", "/nonexistent/textures"}) == "--data: '/nonexistent/textures' is not a directory");
   CHECK(usage_error({"--resume", "/nonexistent/ckpt.tsr"}) == "--resume: no such file '/nonexistent/ckpt.tsr'");
+  // found by fuzz_cli: a name longer than the system allows made std::filesystem throw its own error
+  const std::string too_long(5000, 's');
+  CHECK(usage_error({"--data", too_long}) == "--data: '" + too_long + "' is not a directory: File name too long");
+  CHECK(usage_error({"--resume", too_long}) == "--resume: no such file '" + too_long + "': File name too long");
 }
 
 TEST_CASE("cli: an --out that cannot be created is named", "[train]") {

@@ -260,14 +260,18 @@ class Cli {
 
   /// What the common flags do beyond setting a variable.
   void apply() const {
-    if (!options_.data.empty() && !std::filesystem::is_directory(options_.data))
-      throw UsageError("--data: '" + options_.data + "' is not a directory");
-    if (!options_.resume.empty() && !std::filesystem::is_regular_file(options_.resume))
-      throw UsageError("--resume: no such file '" + options_.resume + "'");
-    if (options_.out.empty()) throw UsageError("--out: expected a directory, got ''");
+    // the error_code overloads: a name the system refuses (too long, say) is a usage error too
     std::error_code error;
+    auto reason = [&error] {  // beyond "it is not there"
+      return error && error != std::errc::no_such_file_or_directory ? ": " + error.message() : std::string();
+    };
+    if (!options_.data.empty() && !std::filesystem::is_directory(options_.data, error))
+      throw UsageError("--data: '" + options_.data + "' is not a directory" + reason());
+    if (!options_.resume.empty() && !std::filesystem::is_regular_file(options_.resume, error))
+      throw UsageError("--resume: no such file '" + options_.resume + "'" + reason());
+    if (options_.out.empty()) throw UsageError("--out: expected a directory, got ''");
     std::filesystem::create_directories(options_.out, error);
-    if (error || !std::filesystem::is_directory(options_.out))
+    if (error || !std::filesystem::is_directory(options_.out, error))
       throw UsageError("--out: cannot create directory '" + options_.out + "': " +
                        (error ? error.message() : std::string("a file is in the way")));
     if (options_.threads > 1024)  // OpenMP would try to start them all, and abort
