@@ -37,6 +37,15 @@ def torch_workload(name, channels_last):
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
 
+    def inference(module, make_input):
+        """As tessera's EvalMode: eval mode, no graph, training mode back after."""
+        def infer():
+            module.eval()
+            with torch.no_grad():
+                module(make_input())
+            module.train()
+        return infer
+
     def dcgan(size, channels):
         s, ups = (7, 2) if size == 28 else (size // 8, 3)
         widths = [128, 64] if ups == 2 else [128, 128, 64]
@@ -76,12 +85,7 @@ def torch_workload(name, channels_last):
             opt_g.step()
             D.requires_grad_(True)
 
-        def infer():
-            G.eval()
-            with torch.no_grad():
-                G(fixed_z)
-            G.train()
-        return step, infer
+        return step, inference(G, lambda: fixed_z)
 
     def vae():
         enc = nn.Sequential(nn.Conv2d(3, 64, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(64, 128, 4, 2, 1),
@@ -105,12 +109,7 @@ def torch_workload(name, channels_last):
             (recon + kl).backward()
             opt.step()
 
-        def infer():
-            dec.eval()
-            with torch.no_grad():
-                dec(torch.randn(BATCH, 100))
-            dec.train()
-        return step, infer
+        return step, inference(dec, lambda: torch.randn(BATCH, 100))
 
     def texture():
         layers, c = [], 3
@@ -128,12 +127,7 @@ def torch_workload(name, channels_last):
             ce(net(x), y).backward()
             opt.step()
 
-        def infer():
-            net.eval()
-            with torch.no_grad():
-                net(x)
-            net.train()
-        return step, infer
+        return step, inference(net, lambda: x)
 
     return {"dcgan64": lambda: dcgan(64, 3), "dcgan28": lambda: dcgan(28, 1), "vae32": vae, "texture64": texture}[name]()
 
