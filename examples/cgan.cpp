@@ -30,6 +30,7 @@ int train(int argc, char** argv) {
   cli.add("--lr-d", lr_d, "the discriminator's learning rate (0: --lr)", ts::train::Require::non_negative);
   cli.add("--clip-grad-norm", settings.clip_grad_norm, "clip each network's gradient norm to this (0: off)",
           ts::train::Require::non_negative);
+  cli.add("--diff-augment", settings.diff_augment, "the discriminator sees real and fake images randomly shifted and cut out");
   cli.add("--average", settings.average_decay, "samples come from an exponential moving average of G with this decay (0: off)");
   cli.add("--classifier", classifier,
           "texture_classifier checkpoint (same data and --image-size): report how many samples it gives their class",

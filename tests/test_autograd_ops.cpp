@@ -218,6 +218,21 @@ TEST_CASE("reshape, flatten, concat and slice", "[ops][gradcheck]") {
   CHECK_THROWS_AS(reshape(p, Shape{3}), Error);
 }
 
+TEST_CASE("translate shifts each image by its own offset, zeros shifted in", "[ops][gradcheck]") {
+  Rng rng(8);
+  Var<double> x = leaf({3, 2, 4, 5}, rng);  // batch 3: down-right, up-left, and out of the image entirely
+  const std::vector<std::array<int, 2>> shifts{{{1, 2}}, {{-2, -1}}, {{0, 6}}};
+  check_gradients("translate", {x}, [&] { return translate(x, shifts); });
+  const Tensor<double> moved = translate(x, shifts).value();
+  CHECK(moved.at(0, 1, 3, 4) == x.value().at(0, 1, 2, 2));
+  CHECK(moved.at(0, 1, 0, 4) == 0);  // row 0 came from above the image
+  CHECK(moved.at(0, 0, 2, 1) == 0);  // column 1 came from the left of it
+  CHECK(moved.at(1, 0, 0, 0) == x.value().at(1, 0, 2, 1));
+  CHECK(moved.at(1, 0, 3, 0) == 0);
+  for (std::size_t i = 0; i < 40; ++i) CHECK(moved[80 + i] == 0);
+  CHECK_THAT(error_of([&] { translate(x, {{{0, 0}}}); }), Catch::Contains("translate") && Catch::Contains("(3, 2, 4, 5)"));
+}
+
 TEST_CASE("embedding gathers rows and scatter-adds repeated indices", "[ops][gradcheck]") {
   Rng rng(7);
   Var<double> w = leaf({5, 3}, rng);

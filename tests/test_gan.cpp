@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 using namespace tessera;
 using tessera::testing::error_of;
@@ -222,9 +223,12 @@ TEST_CASE("FreezeGuard: no gradient reaches a frozen module, requires_grad comes
 }
 
 TEST_CASE("a GAN step: D changes by the D update only, G by the G update only", "[models][gan]") {
+  models::GanTrainerOptions options;
+  options.diff_augment = GENERATE(false, true);  // G's gradient also flows through the augmentation
+  CAPTURE(options.diff_augment);
   manual_seed(3);
   models::Dcgan<float> gan({16, 1, 100});
-  models::GanTrainer<float> trainer(gan);
+  models::GanTrainer<float> trainer(gan, options);
   const Tensor<float> real = real_batch(8, 16, 1);
   Rng rng(4);
   const Var<float> fake = gan.generate(Var<float>(Tensor<float>::randn({8, 100}, rng)), {});
@@ -258,7 +262,7 @@ TEST_CASE("a GAN step: D changes by the D update only, G by the G update only", 
   auto run = [&](bool whole) {
     manual_seed(5);
     models::Dcgan<float> g({16, 1, 100});
-    models::GanTrainer<float> t(g);
+    models::GanTrainer<float> t(g, options);
     Rng noise(6);
     if (whole) {
       t.step(real, {}, noise);
@@ -271,6 +275,39 @@ TEST_CASE("a GAN step: D changes by the D update only, G by the G update only", 
   };
   CHECK(all_same_bits(run(true), run(false)));
   CHECK_THAT(error_of([&] { trainer.g_step(fake.detach(), {}); }), Catch::Contains("not attached to the generator"));
+}
+
+TEST_CASE("DiffAugment: a random shift and cutout per image, differentiable", "[models][gan][gradcheck]") {
+  const Tensor<double> ones = Tensor<double>::ones({6, 2, 16, 16});
+  Rng rng(21);
+  models::DiffAugmentOptions shift_only{0.125, 0};
+  const Tensor<double> shifted = models::diff_augment(Var<double>(ones), rng, shift_only).value();
+  models::DiffAugmentOptions cutout_only{0, 0.5};
+  const Tensor<double> cut = models::diff_augment(Var<double>(ones), rng, cutout_only).value();
+  std::set<double> kept_fractions;
+  for (std::size_t n = 0; n < 6; ++n) {
+    double kept = 0, cut_kept = 0;
+    for (std::size_t c = 0; c < 2; ++c)
+      for (std::size_t h = 0; h < 16; ++h)
+        for (std::size_t w = 0; w < 16; ++w) {
+          kept += shifted.at(n, c, h, w), cut_kept += cut.at(n, c, h, w);
+          CHECK(cut.at(n, c, h, w) == cut.at(n, 0, h, w));  // one mask for all channels
+        }
+    // a shift of at most ±2 pixels keeps (16 − |dy|)(16 − |dx|) of each channel's 256 pixels
+    CHECK(kept / 2 >= 14 * 14);
+    kept_fractions.insert(kept);
+    // an 8×8 square, clipped where it sticks out of the image: between a quarter of it and all of it
+    CHECK(256 - cut_kept / 2 >= 16);
+    CHECK(256 - cut_kept / 2 <= 64);
+  }
+  CHECK(kept_fractions.size() > 1);  // each image draws its own shift
+
+  Var<double> x(Tensor<double>::randn({2, 3, 8, 8}, rng), true);
+  tessera::testing::check_gradients("diff_augment", {x}, [&] {
+    Rng same(22);  // the same shifts and cutouts at every evaluation
+    return models::diff_augment(x, same);
+  });
+  CHECK_THROWS_AS(models::diff_augment(Var<double>(Tensor<double>::ones({2, 8})), rng), Error);
 }
 
 TEST_CASE("one-sided label smoothing: D's target for real images is 0.9", "[models][gan]") {

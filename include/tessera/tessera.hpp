@@ -87,6 +87,7 @@
 // models
 #include "models/cgan.hpp"
 #include "models/dcgan.hpp"
+#include "models/diff_augment.hpp"
 #include "models/eval_mode.hpp"
 #include "models/gan.hpp"
 #include "models/gan_trainer.hpp"

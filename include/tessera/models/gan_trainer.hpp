@@ -4,6 +4,7 @@
 //   D: loss_D = bce_logits(D(real), 1 or 0.9) + bce_logits(D(fake.detach()), 0)
 //   G: loss_G = bce_logits(D(fake), 1) with D frozen (its parameters get no gradient)
 // then G's weights are folded into their running average, which sample() draws from.
+// With diff_augment, D sees every batch, real and fake, through DiffAugment in both updates.
 // Real images are expected in [−1, 1], the generator's tanh range (to_tanh_range).
 #pragma once
 
@@ -20,6 +21,7 @@
 #include "../optim/adam.hpp"
 #include "../optim/clip.hpp"
 #include "../optim/weight_average.hpp"
+#include "diff_augment.hpp"
 #include "eval_mode.hpp"
 #include "gan.hpp"
 
@@ -40,6 +42,9 @@ struct GanTrainerOptions {
   // the joint 2-norm of a network's gradients to at most clip_grad_norm (a NaN/Inf norm is an
   // Error before that network's update), then each element into ±clip_grad_value.
   double clip_grad_norm = 0, clip_grad_value = 0;
+  // DiffAugment (translation and cutout, diff_augment.hpp) on everything D sees, drawn from
+  // default_rng(): keeps D from overpowering G on a finite training set.
+  bool diff_augment = false;
 };
 
 /// One step's numbers: the losses, and D's mean probability "real" on the real and fake batch
@@ -74,7 +79,7 @@ class GanTrainer {
 
   /// One D update, then one G update, on `real` (N, C, H, W) in [−1, 1] with its labels (for a
   /// conditional GAN the fakes are asked for the same classes; empty for an unconditional one).
-  /// Noise comes from `rng`; dropout from default_rng().
+  /// Noise comes from `rng`; dropout and augmentation from default_rng().
   GanStepLosses step(const Tensor<T>& real, const std::vector<std::int64_t>& labels, Rng& rng) {
     TESSERA_CHECK(real.dim() == 4 && real.size(0) > 0, "GanTrainer::step: expected real images (N, C, H, W), got " << real.shape());
     const Var<T> z(Tensor<T>::randn({real.size(0), gan_.latent()}, rng));
@@ -91,8 +96,8 @@ class GanTrainer {
   GanStepLosses d_step(const Tensor<T>& real, const Var<T>& fake, const std::vector<std::int64_t>& labels) {
     const T real_label = options_.label_smoothing ? T(options_.smooth_real_label) : T(1);
     opt_d_.zero_grad();
-    const Var<T> real_logits = gan_.discriminate(Var<T>(real), labels);
-    const Var<T> fake_logits = gan_.discriminate(fake.detach(), labels);
+    const Var<T> real_logits = discriminate(Var<T>(real), labels);
+    const Var<T> fake_logits = discriminate(fake.detach(), labels);
     Var<T> loss = nn::bce_with_logits(real_logits, Tensor<T>::full(real_logits.shape(), real_label)) +
                   nn::bce_with_logits(fake_logits, Tensor<T>::zeros(fake_logits.shape()));
     require_finite("discriminator", loss);
@@ -113,7 +118,7 @@ class GanTrainer {
                                                                                << " is not attached to the generator's graph");
     nn::FreezeGuard<T> frozen(gan_.discriminator());
     opt_g_.zero_grad();
-    const Var<T> logits = gan_.discriminate(fake, labels);
+    const Var<T> logits = discriminate(fake, labels);
     Var<T> loss = nn::bce_with_logits(logits, Tensor<T>::ones(logits.shape()));
     require_finite("generator", loss);
     loss.backward();
@@ -168,6 +173,10 @@ class GanTrainer {
       for (std::size_t i = 0; classes > 0 && i < batch; ++i) labels.push_back(std::int64_t((k * batch + i) % classes));
       gan_.generate(Var<T>(Tensor<T>::randn({batch, gan_.latent()}, rng)), labels);
     });
+  }
+
+  Var<T> discriminate(const Var<T>& images, const std::vector<std::int64_t>& labels) {
+    return gan_.discriminate(options_.diff_augment ? diff_augment(images, default_rng()) : images, labels);
   }
 
   void clip_gradients(nn::Module<T>& network) {

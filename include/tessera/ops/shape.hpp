@@ -1,7 +1,9 @@
 // tessera/ops/shape.hpp — ops that move data without arithmetic: reshape, flatten, concat,
-// slice, and embedding (row gather).
+// slice, translate (per-image shift), and embedding (row gather).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -103,6 +105,47 @@ Var<T> slice(const Var<T>& x, std::size_t begin, std::size_t end, int axis = 0) 
                           detail::copy_blocks(g.data(), len, 0, gx.data(), in_stride, offset, outer, len);
                           accumulate_grad(x, std::move(gx));
                         });
+}
+
+namespace detail {
+/// dst[n, c, h, w] = src[n, c, h − sign·dy[n], w − sign·dx[n]], zero where that falls outside
+/// the image. sign −1 undoes sign +1 on the pixels that stayed inside: translate's backward.
+template <class T>
+void shift_images(const T* src, T* dst, const Shape& s, const std::vector<std::array<int, 2>>& shifts, int sign) {
+  const std::size_t channels = s[1];
+  const long height = long(s[2]), width = long(s[3]);
+  for (std::size_t n = 0; n < s[0]; ++n) {
+    const long dy = sign * shifts[n][0], dx = sign * shifts[n][1];
+    const long w_begin = std::max(0L, dx), w_end = std::min(width, width + dx);  // destination columns with a source
+    for (std::size_t c = 0; c < channels; ++c) {
+      const std::size_t plane = (n * channels + c) * std::size_t(height * width);
+      for (long h = 0; h < height; ++h) {
+        T* row = dst + plane + std::size_t(h * width);
+        std::fill(row, row + width, T(0));
+        const long source_h = h - dy;
+        if (source_h < 0 || source_h >= height || w_begin >= w_end) continue;
+        std::memcpy(row + w_begin, src + plane + std::size_t(source_h * width + w_begin - dx),
+                    std::size_t(w_end - w_begin) * sizeof(T));
+      }
+    }
+  }
+}
+}  // namespace detail
+
+/// Each image of x (N, C, H, W) moved by its own whole-pixel offset shifts[n] = {dy, dx}
+/// (down and right positive), zeros shifted in: DiffAugment's translation (Zhao et al. 2020).
+template <class T>
+Var<T> translate(const Var<T>& x, const std::vector<std::array<int, 2>>& shifts) {
+  const Shape& s = x.shape();
+  TESSERA_CHECK(s.size() == 4, "translate: expected images (N, C, H, W), got " << s);
+  TESSERA_CHECK(shifts.size() == s[0], "translate: " << shifts.size() << " shifts for a batch of " << s[0] << " images " << s);
+  Tensor<T> out = Tensor<T>::empty(s);
+  detail::shift_images(x.value().data(), out.data(), s, shifts, +1);
+  return make_op_result("translate", std::move(out), {&x}, [x, shifts](const Tensor<T>& g, const Tensor<T>&) {
+    Tensor<T> gx = Tensor<T>::empty(x.shape());
+    detail::shift_images(g.data(), gx.data(), x.shape(), shifts, -1);
+    accumulate_grad(x, std::move(gx));
+  });
 }
 
 /// Rows of `weight` (num, dim) picked by `indices`: (len, dim). Backward scatter-adds
