@@ -6,6 +6,7 @@
 //
 //   tessera_bench                                   # all four workloads, 1 and 2 threads
 //   tessera_bench --workload dcgan64 --threads 2 --blocks 5 --steps 3
+//   tessera_bench --workload dcgan64 --threads 2 --profile   # + time per layer, forward and backward
 //
 // Workloads (the architectures of the models/ headers):
 //   dcgan64    models::Dcgan 64×64×3 (the Keras original); a step = D on a real and a fake batch, then G through D
@@ -171,6 +172,25 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/// Where a step's time goes, per layer (Profiler scopes), over `steps` steps at the current
+/// thread count; what no layer claims (losses, Adam's bookkeeping, graph freeing) is "other".
+void print_profile(Workload& w, std::size_t steps) {
+  ts::Profiler profile;
+  const double start = now_seconds();
+  for (std::size_t s = 0; s < steps; ++s) w.step();
+  const double per_step_ms = 1e3 * (now_seconds() - start) / double(steps);
+  std::printf("  %-72s %9s %9s %6s\n", "layer (ms per step)", "forward", "backward", "share");
+  double claimed = 0;
+  for (const auto& row : profile.rows()) {
+    const double forward = 1e3 * row.forward_s / double(steps), backward = 1e3 * row.backward_s / double(steps);
+    claimed += forward + backward;
+    std::printf("  %-72.72s %9.2f %9.2f %5.1f%%\n", row.label.c_str(), forward, backward,
+                100 * (forward + backward) / per_step_ms);
+  }
+  std::printf("  %-72s %19.2f %5.1f%%\n  %-72s %19.2f\n", "other", per_step_ms - claimed,
+              100 * (per_step_ms - claimed) / per_step_ms, "step", per_step_ms);
+}
+
 /// The timing of one workload at one thread count.
 struct Result {
   std::vector<double> steps_per_s;
@@ -178,14 +198,16 @@ struct Result {
 };
 
 const char* const kUsage =
-    "usage: tessera_bench [--workload dcgan64|dcgan28|vae32|texture64|all] [--threads 1,2] [--blocks 5] [--steps 3] [--csv]\n"
+    "usage: tessera_bench [--workload dcgan64|dcgan28|vae32|texture64|all] [--threads 1,2] [--blocks 5] [--steps 3]\n"
+    "                     [--csv] [--profile]\n"
+    "  --profile: after the timing, each layer's forward and backward time at the last thread count\n"
     "  --csv: one line per workload and thread count: tessera,workload,threads,steps/s median,min,max,images/s,\n"
     "         GFLOP/s,fraction of the FMA peak,inference images/s,peak RSS MB\n";
 
 int run(int argc, char** argv) {
   std::string which = "all", thread_list = "1,2";
   std::size_t blocks = 5, steps = 3;
-  bool csv = false;
+  bool csv = false, profile = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     auto value = [&]() -> std::string {
@@ -203,6 +225,7 @@ int run(int argc, char** argv) {
     else if (flag == "--blocks") blocks = count();
     else if (flag == "--steps") steps = count();
     else if (flag == "--csv") csv = true;
+    else if (flag == "--profile") profile = true;
     else if (flag == "--help" || flag == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -271,6 +294,7 @@ int run(int argc, char** argv) {
                     mid * double(kBatch), gflops, 100 * gflops / peak[i], r.inference_images_per_s);
     }
     if (!csv) std::printf("%-10s %.2f GFLOP per step (matrix products)\n", "", flops_per_step / 1e9);
+    if (profile && !csv) print_profile(w, steps);  // at the last thread count, still set
   }
   if (!csv) std::printf("peak RSS of this process: %.0f MB\n", peak_rss_mb());
   return 0;

@@ -820,6 +820,36 @@ TEST_CASE("Module: train(false) and eval() reach every descendant; train() resto
   }
 }
 
+TEST_CASE("Profiler: forward and backward time per Sequential layer, nested scopes joined", "[nn][profile]") {
+  nn::Sequential<double> net;
+  net.add<nn::Dense>(3, 4);
+  net.add<nn::LeakyReLU>(0.2);
+  Rng rng(31);
+  const Var<double> x(Tensor<double>::randn({5, 3}, rng));
+  bool named = false;
+  { ProfileScope unused([&] { named = true; return std::string("never"); }); }
+  CHECK_FALSE(named);  // no Profiler: the name is not even built
+  net(x);              // nor is anything recorded
+
+  Profiler profile;
+  CHECK_THROWS_WITH(Profiler(), Catch::Contains("another profiler"));
+  {
+    ProfileScope outer("net");
+    Var<double> loss = sum(net(x));
+    loss.backward();
+    net(x);  // a second forward accumulates into the same rows
+  }
+  const auto& rows = profile.rows();
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0].label == "net");
+  CHECK(rows[1].label == "net/0 " + net[0].repr());
+  CHECK(rows[2].label == "net/1 " + net[1].repr());
+  for (const auto& row : rows) CHECK(row.forward_s >= 0);
+  CHECK(rows[1].backward_s > 0);  // Dense's matmul and bias closures ran under its label
+  CHECK(rows[2].backward_s > 0);
+  CHECK(rows[0].backward_s > 0);  // sum() was recorded in the outer scope
+}
+
 TEST_CASE("Sequential::add: layer template, full type and shared_ptr", "[nn][module]") {
   nn::Sequential<double> net;
   nn::Dense<double>& a = net.add<nn::Dense>(4, 3);

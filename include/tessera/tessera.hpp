@@ -16,6 +16,7 @@
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
 
+#include "autograd/profile.hpp"
 #include "autograd/var.hpp"
 
 #include "ops/batchnorm.hpp"

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <unordered_set>
@@ -13,6 +14,7 @@
 
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
+#include "profile.hpp"
 
 namespace tessera {
 
@@ -26,6 +28,7 @@ struct Node {
   Tensor<T> zeros;  // what grad() shows while there is no gradient
   bool requires_grad = false;
   const char* op = "leaf";  // the op that made this node, for error messages
+  std::int32_t profile_label = -1;  // the Profiler scope it was made in, if one was recording
   std::vector<std::shared_ptr<Node>> inputs;
   BackwardFn backward;
 
@@ -168,7 +171,13 @@ class Var {
       Node<T>& n = **it;
       if (n.is_leaf()) continue;
       if (n.grad.defined()) {
-        n.backward(n.grad, n.value);
+        if (Profiler* profiler = Profiler::active()) {
+          const double start = Profiler::now();
+          n.backward(n.grad, n.value);
+          profiler->add_backward(n.profile_label, Profiler::now() - start);
+        } else {
+          n.backward(n.grad, n.value);
+        }
         if (detect_anomaly_enabled()) check_input_gradients(n);
       }
       n.grad = Tensor<T>();  // only leaves keep gradients, as in PyTorch
@@ -253,6 +262,7 @@ Var<T> record_op(const char* op, Tensor<T> value, const std::vector<const Var<T>
   Node<T>& n = *out.node();
   n.requires_grad = true;
   n.op = op;
+  if (const Profiler* profiler = Profiler::active()) n.profile_label = profiler->current_label();
   for (const Var<T>* in : inputs)
     if (in->defined() && in->requires_grad()) n.inputs.push_back(in->node());
   n.backward = std::forward<Backward>(backward);

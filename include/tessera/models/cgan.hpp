@@ -128,8 +128,14 @@ class ConditionalGan : public Gan<T> {
   }
 
   /// One image per label, of that class.
-  Var<T> generate(const Var<T>& z, const std::vector<std::int64_t>& labels) override { return G->forward(z, labels); }
-  Var<T> discriminate(const Var<T>& x, const std::vector<std::int64_t>& labels) override { return D->forward(x, labels); }
+  Var<T> generate(const Var<T>& z, const std::vector<std::int64_t>& labels) override {
+    ProfileScope scope("G");
+    return G->forward(z, labels);
+  }
+  Var<T> discriminate(const Var<T>& x, const std::vector<std::int64_t>& labels) override {
+    ProfileScope scope("D");
+    return D->forward(x, labels);
+  }
 
   nn::Module<T>& generator() override { return *G; }
   nn::Module<T>& discriminator() override { return *D; }

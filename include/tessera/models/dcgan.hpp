@@ -179,12 +179,14 @@ class Dcgan : public Gan<T> {
   Var<T> generate(const Var<T>& z, const std::vector<std::int64_t>& /*labels*/) override {
     TESSERA_CHECK(z.shape().size() == 2 && z.shape()[1] == config_.latent,
                   "Dcgan: noise z " << z.shape() << " must be (N, " << config_.latent << ")");
+    ProfileScope scope("G");
     return G->forward(z);
   }
   Var<T> discriminate(const Var<T>& x, const std::vector<std::int64_t>& /*labels*/) override {
     const std::size_t c = config_.channels, s = config_.image_size;
     TESSERA_CHECK(x.shape().size() == 4 && x.shape()[1] == c && x.shape()[2] == s && x.shape()[3] == s,
                   "Dcgan: images " << x.shape() << " must be (N, " << c << ", " << s << ", " << s << ")");
+    ProfileScope scope("D");
     return D->forward(x);
   }
 

@@ -103,6 +103,7 @@ class ConvVae : public nn::Module<T> {
   /// The approximate posterior's parameters for images x (N, C, H, W).
   std::pair<Var<T>, Var<T>> encode(const Var<T>& x) {
     check_images(x, "encode");
+    ProfileScope scope("encoder");
     const Var<T> h = encoder->forward(x);
     return {mu_head->forward(h), logvar_head->forward(h)};
   }
@@ -111,6 +112,7 @@ class ConvVae : public nn::Module<T> {
   Var<T> decode(const Var<T>& z) {
     TESSERA_CHECK(z.shape().size() == 2 && z.shape()[1] == config_.latent,
                   repr() << ": decode expects latents (N, " << config_.latent << "), got " << z.shape());
+    ProfileScope scope("decoder");
     return decoder->forward(z);
   }
 

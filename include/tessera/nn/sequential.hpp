@@ -35,7 +35,10 @@ class Sequential : public Module<T> {
 
   Var<T> forward(const Var<T>& x) override {
     Var<T> h = x;
-    for (auto& layer : layers_) h = layer->forward(h);
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      ProfileScope scope([&] { return std::to_string(i) + " " + layers_[i]->repr(); });
+      h = layers_[i]->forward(h);
+    }
     return h;
   }
 

@@ -27,6 +27,7 @@ class Optimizer {
   /// Applies one update to every parameter that has a gradient (others are skipped, as in PyTorch).
   void step() {
     NoGradGuard no_grad;
+    ProfileScope scope("optimizer step");
     for (std::size_t i = 0; i < params_.size(); ++i) {
       if (!params_[i].has_grad()) continue;
       ++step_counts_[i];
