@@ -1,7 +1,8 @@
 // bench.cpp — tessera's training benchmark: four workloads (batch 64, Adam, random data) timed
 // in interleaved blocks at each thread count. Reports steps/s (median, min, max over blocks),
 // images/s, GFLOP/s of the matrix products (FlopCounter) and their share of this machine's FMA
-// peak (measured here, on as many threads), inference images/s and peak RSS. PyTorch runs the
+// peak (measured here, on as many threads), inference images/s, peak RSS and minor page
+// faults per step. PyTorch runs the
 // same workloads in bench/compare_torch.py, which calls this program with --csv.
 //
 //   tessera_bench                                   # all four workloads, 1 and 2 threads
@@ -160,11 +161,12 @@ double fma_peak_gflops(int threads) {
   return 2.0 * kLanes * 12 * double(kIterations) * threads / seconds / 1e9;
 }
 
-double peak_rss_mb() {
+rusage usage_now() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  return double(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
+  return usage;
 }
+double peak_rss_mb() { return double(usage_now().ru_maxrss) / 1024.0; }  // kilobytes on Linux
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -195,6 +197,7 @@ void print_profile(Workload& w, std::size_t steps) {
 struct Result {
   std::vector<double> steps_per_s;
   double inference_images_per_s = 0;
+  long minor_faults = 0;  // pages the kernel had to map in (and zero) during the timed steps
 };
 
 const char* const kUsage =
@@ -202,7 +205,7 @@ const char* const kUsage =
     "                     [--csv] [--profile]\n"
     "  --profile: after the timing, each layer's forward and backward time at the last thread count\n"
     "  --csv: one line per workload and thread count: tessera,workload,threads,steps/s median,min,max,images/s,\n"
-    "         GFLOP/s,fraction of the FMA peak,inference images/s,peak RSS MB\n";
+    "         GFLOP/s,fraction of the FMA peak,inference images/s,peak RSS MB,minor page faults per step\n";
 
 int run(int argc, char** argv) {
   std::string which = "all", thread_list = "1,2";
@@ -249,8 +252,8 @@ int run(int argc, char** argv) {
   if (!csv) {
     for (std::size_t i = 0; i < thread_counts.size(); ++i)
       std::printf("FMA peak, %d thread%s: %.1f GFLOP/s\n", thread_counts[i], thread_counts[i] > 1 ? "s" : "", peak[i]);
-    std::printf("%-10s %7s %22s %9s %8s %7s %13s\n", "workload", "threads", "steps/s median [min-max]", "images/s",
-                "GFLOP/s", "% peak", "inference/s");
+    std::printf("%-10s %7s %22s %9s %8s %7s %13s %12s\n", "workload", "threads", "steps/s median [min-max]", "images/s",
+                "GFLOP/s", "% peak", "inference/s", "faults/step");
   }
   for (const std::string& name : names) {
     Workload w = workload(name);
@@ -268,9 +271,11 @@ int run(int argc, char** argv) {
     for (std::size_t block = 0; block < blocks; ++block)
       for (std::size_t i = 0; i < thread_counts.size(); ++i) {  // interleaved: drift hits every count alike
         ts::set_num_threads(thread_counts[i]);
+        const long faults = usage_now().ru_minflt;
         const double start = now_seconds();
         for (std::size_t s = 0; s < steps; ++s) w.step();
         results[i].steps_per_s.push_back(double(steps) / (now_seconds() - start));
+        results[i].minor_faults += usage_now().ru_minflt - faults;
       }
     for (std::size_t i = 0; i < thread_counts.size(); ++i) {
       ts::set_num_threads(thread_counts[i]);
@@ -286,12 +291,15 @@ int run(int argc, char** argv) {
       const double lo = *std::min_element(r.steps_per_s.begin(), r.steps_per_s.end());
       const double hi = *std::max_element(r.steps_per_s.begin(), r.steps_per_s.end());
       const double gflops = mid * flops_per_step / 1e9;
+      const double faults_per_step = double(r.minor_faults) / double(blocks * steps);
       if (csv)
-        std::printf("tessera,%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.4f,%.1f,%.1f\n", name.c_str(), thread_counts[i], mid, lo, hi,
-                    mid * double(kBatch), gflops, gflops / peak[i], r.inference_images_per_s, peak_rss_mb());
+        std::printf("tessera,%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.4f,%.1f,%.1f,%.0f\n", name.c_str(), thread_counts[i], mid, lo,
+                    hi, mid * double(kBatch), gflops, gflops / peak[i], r.inference_images_per_s, peak_rss_mb(),
+                    faults_per_step);
       else
-        std::printf("%-10s %7d %8.3f [%.3f-%.3f] %9.1f %8.1f %6.1f%% %13.0f\n", name.c_str(), thread_counts[i], mid, lo, hi,
-                    mid * double(kBatch), gflops, 100 * gflops / peak[i], r.inference_images_per_s);
+        std::printf("%-10s %7d %8.3f [%.3f-%.3f] %9.1f %8.1f %6.1f%% %13.0f %12.0f\n", name.c_str(), thread_counts[i], mid,
+                    lo, hi, mid * double(kBatch), gflops, 100 * gflops / peak[i], r.inference_images_per_s,
+                    faults_per_step);
     }
     if (!csv) std::printf("%-10s %.2f GFLOP per step (matrix products)\n", "", flops_per_step / 1e9);
     if (profile && !csv) print_profile(w, steps);  // at the last thread count, still set

@@ -2,7 +2,8 @@
 """tessera and PyTorch side by side: the four workloads of bench/bench.cpp (batch 64, Adam,
 random data, the same architectures), each run in its own process, tessera's and PyTorch's
 interleaved, at each thread count, several rounds; then one table of steps/s (median over
-processes of each process's median over its timing blocks) with the tessera/PyTorch ratio.
+processes of each process's median over its timing blocks) with the tessera/PyTorch ratio,
+inference, peak RSS and minor page faults per training step.
 
   python3 bench/compare_torch.py --bench build/bench/tessera_bench
   python3 bench/compare_torch.py --bench build/bench/tessera_bench --best-env   # PyTorch's best setup
@@ -139,12 +140,14 @@ def worker(args):
     step, infer = torch_workload(args.workload, args.channels_last)
     step()
     step()  # warm-up
-    rates = []
+    rates, faults = [], 0
     for _ in range(args.blocks):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()
         for _ in range(args.steps):
             step()
         rates.append(args.steps / (time.perf_counter() - start))
+        faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     infer()
     start = time.perf_counter()
     for _ in range(5):
@@ -153,7 +156,7 @@ def worker(args):
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     med = statistics.median(rates)
     print(f"torch,{args.workload},{args.threads},{med:.4f},{min(rates):.4f},{max(rates):.4f},{med * BATCH:.2f},,,"
-          f"{inference:.1f},{rss_mb:.1f}", flush=True)
+          f"{inference:.1f},{rss_mb:.1f},{faults / (args.blocks * args.steps):.0f}", flush=True)
 
 
 # ---- the side-by-side run -------------------------------------------------------------------
@@ -188,8 +191,10 @@ def main():
         return worker(args)
 
     if args.install:
-        packages = ["python3-torch"] + (["libopenblas0-openmp"] if args.best_env else [])
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages], check=True)
+        # With its recommends, as apt installs it by default: they bring libopenblas0 (pthreads),
+        # which becomes libblas.so.3; without them PyTorch's BLAS is the slow reference one.
+        packages = ["python3-torch", "libopenblas0"] + (["libopenblas0-openmp"] if args.best_env else [])
+        subprocess.run(["apt-get", "install", "-y", *packages], check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     if not os.access(args.bench, os.X_OK):
         sys.exit(f"compare_torch.py: no tessera_bench at {args.bench} (build it, or pass --bench)")
     threads = [int(t) for t in args.threads.split(",")]
@@ -220,7 +225,7 @@ def main():
     print(f"\nmachine: {machine()}; PyTorch {'best environment' if args.best_env else 'as installed'}; "
           f"{args.rounds} processes per cell, median of their medians")
     print(f"{'workload':<10} {'threads':>7} {'tessera steps/s':>16} {'PyTorch steps/s':>16} {'ratio':>6}   "
-          f"{'inference ratio':>15} {'peak RSS MB tessera/PyTorch':>28}")
+          f"{'inference ratio':>15} {'peak RSS MB tessera/PyTorch':>28} {'page faults/step':>18}")
     for w in workloads:
         for t in threads:
             ours = med("tessera", w, t, 3)
@@ -230,7 +235,8 @@ def main():
             infer = med("tessera", w, t, 9) / med(best, w, t, 9)
             note = " (channels-last)" if best == "torch-cl" else ""
             print(f"{w:<10} {t:>7} {ours:>16.3f} {theirs:>16.3f} {ours / theirs:>6.2f}x  {infer:>14.2f}x "
-                  f"{med('tessera', w, t, 10):>14.0f} / {med(best, w, t, 10):.0f}{note}")
+                  f"{med('tessera', w, t, 10):>14.0f} / {med(best, w, t, 10):<6.0f} "
+                  f"{med('tessera', w, t, 11):>9.0f} / {med(best, w, t, 11):.0f}{note}")
     for w in workloads:
         if len(threads) > 1:
             print(f"tessera {w}: {threads[-1]} threads / {threads[0]}: "

@@ -158,6 +158,47 @@ TEST_CASE("every tensor allocation goes through the allocator hook", "[core][all
   CHECK(&allocator() == previous);
 }
 
+TEST_CASE("CachingAllocator: freed blocks come back for the same size class", "[core][allocator]") {
+  CHECK(CachingAllocator::size_class(0) == 64);
+  CHECK(CachingAllocator::size_class(65) == 128);
+  CHECK(CachingAllocator::size_class(512) == 512);
+  CHECK(CachingAllocator::size_class(1024) == 1024);
+  CHECK(CachingAllocator::size_class(1025) == 1152);
+  CHECK(CachingAllocator::size_class(100000) == 106496);
+  for (std::size_t bytes : {1u, 700u, 5000u, 123457u, 9999999u}) {  // never less, at most 12.5 % more
+    CHECK(CachingAllocator::size_class(bytes) >= bytes);
+    CHECK(double(CachingAllocator::size_class(bytes)) <= std::max(64.0, 1.125 * double(bytes) + 64));
+  }
+
+  CachingAllocator pool;
+  Allocator* previous = set_allocator(&pool);
+  const float* first = nullptr;
+  {
+    Tensor<float> a = Tensor<float>::ones({1000});
+    first = a.data();
+  }
+  CHECK(pool.stats().cached_bytes == 4096);
+  const Tensor<float> b = Tensor<float>::zeros({1010});  // 4040 bytes: the same class, the same block
+  CHECK(b.data() == first);
+  CHECK(b[1009] == 0.f);
+  Tensor<float> c = Tensor<float>::ones({2000});  // another class: fresh memory
+  CHECK(c.data() != first);
+  CHECK(pool.stats().hits == 1);
+  CHECK(pool.stats().misses == 2);
+  CHECK(pool.stats().cached_bytes == 0);
+  set_allocator(previous);  // b and c still go back to `pool`, which outlives them
+  c = Tensor<float>();
+  CHECK(pool.stats().cached_bytes == 8192);
+  pool.release_cached();
+  CHECK(pool.stats().cached_bytes == 0);
+
+  // On by default; off under AddressSanitizer or with TESSERA_CACHING_ALLOCATOR=0
+  const char* setting = std::getenv("TESSERA_CACHING_ALLOCATOR");
+  const bool caching = setting ? std::string(setting) != "0" : TESSERA_CACHING_ALLOCATOR_DEFAULT;
+  CHECK((dynamic_cast<CachingAllocator*>(&allocator()) != nullptr) == caching);
+  release_cached_memory();
+}
+
 TEST_CASE("results do not depend on scheduling; thread count changes only rounding", "[core][parallel]") {
   // tessera's own kernels give each output element to one thread with a fixed order, so
   // repeated runs agree bit for bit. Eigen's matrix products pick their blocking by thread

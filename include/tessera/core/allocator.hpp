@@ -1,11 +1,16 @@
 // tessera/core/allocator.hpp — the single place where tensor memory is obtained and released.
-// A buffer pool (or an instrumented allocator in tests) replaces the default by set_allocator.
+// The default is a CachingAllocator over 64-byte aligned blocks; set_allocator replaces it
+// (an instrumented allocator in tests, your own pool).
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
+#include <mutex>
 #include <new>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
 
 namespace tessera {
 
@@ -29,10 +34,98 @@ class AlignedAllocator final : public Allocator {
   }
 };
 
+/// Keeps freed blocks and hands them out again, binned by size class. A training step
+/// allocates the same tensors every time, so after the first step it stops asking the system
+/// for memory: no fresh pages to fault in and zero (PyTorch's CPU allocator returns them and
+/// spends a quarter of a DCGAN step in the kernel). Sizes round up to an eighth of their power
+/// of two (at most 12.5 % waste); cached blocks go back to the system only on release_cached().
+class CachingAllocator final : public Allocator {
+ public:
+  struct Stats {
+    std::size_t hits = 0, misses = 0, cached_bytes = 0;
+  };
+  CachingAllocator() = default;
+  CachingAllocator(const CachingAllocator&) = delete;
+  CachingAllocator& operator=(const CachingAllocator&) = delete;
+  ~CachingAllocator() override { release_cached(); }
+
+  void* allocate(std::size_t bytes) override {
+    const std::size_t size = size_class(bytes);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        stats_.cached_bytes -= size;
+        ++stats_.hits;
+        return p;
+      }
+      ++stats_.misses;
+    }
+    return upstream_.allocate(size);
+  }
+  void deallocate(void* p, std::size_t bytes) override {
+    const std::size_t size = size_class(bytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_[size].push_back(p);
+    stats_.cached_bytes += size;
+  }
+
+  /// Returns every cached block to the system (tensors alive keep theirs).
+  void release_cached() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) upstream_.deallocate(p, size);
+    free_.clear();
+    stats_.cached_bytes = 0;
+  }
+  Stats stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+
+  /// Multiples of 64 bytes up to 512; above, multiples of an eighth of the size's power of
+  /// two (1024 → 1024, 1025 → 1152, 100 000 → 106 496).
+  static std::size_t size_class(std::size_t bytes) {
+    if (bytes <= 512) return bytes <= 64 ? 64 : (bytes + 63) / 64 * 64;
+    std::size_t power = 512;
+    while (power * 2 <= bytes) power *= 2;
+    const std::size_t step = power / 8;
+    return (bytes + step - 1) / step * step;
+  }
+
+ private:
+  AlignedAllocator upstream_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  Stats stats_;
+};
+
+// Under AddressSanitizer tensors come straight from the system, so that a use after free is
+// caught rather than served from the cache. TESSERA_NO_CACHING_ALLOCATOR does the same.
+#if defined(__SANITIZE_ADDRESS__) || defined(TESSERA_NO_CACHING_ALLOCATOR)
+#define TESSERA_CACHING_ALLOCATOR_DEFAULT 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TESSERA_CACHING_ALLOCATOR_DEFAULT 0
+#endif
+#endif
+#ifndef TESSERA_CACHING_ALLOCATOR_DEFAULT
+#define TESSERA_CACHING_ALLOCATOR_DEFAULT 1
+#endif
+
 namespace detail {
 inline Allocator& default_allocator() {
-  static AlignedAllocator instance;
-  return instance;
+  // Never destroyed: tensors in other static objects may be freed after it would have been.
+  // TESSERA_CACHING_ALLOCATOR=0 in the environment turns caching off (valgrind, measurements).
+  static Allocator* instance = [] () -> Allocator* {
+    const char* setting = std::getenv("TESSERA_CACHING_ALLOCATOR");
+    const bool caching = setting ? std::string_view(setting) != "0" : TESSERA_CACHING_ALLOCATOR_DEFAULT;
+    if (caching) return new CachingAllocator;
+    return new AlignedAllocator;
+  }();
+  return *instance;
 }
 inline std::atomic<Allocator*>& current_allocator() {
   static std::atomic<Allocator*> current{&default_allocator()};
@@ -47,6 +140,12 @@ inline Allocator& allocator() { return *detail::current_allocator().load(); }
 /// every tensor it allocated.
 inline Allocator* set_allocator(Allocator* a) {
   return detail::current_allocator().exchange(a ? a : &detail::default_allocator());
+}
+
+/// Gives the default allocator's cached blocks back to the system (say, after training and
+/// before something memory-hungry); nothing to do when the default does not cache.
+inline void release_cached_memory() {
+  if (auto* caching = dynamic_cast<CachingAllocator*>(&detail::default_allocator())) caching->release_cached();
 }
 
 }  // namespace tessera
