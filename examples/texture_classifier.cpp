@@ -58,8 +58,7 @@ int train(int argc, char** argv) {
   const int status = loop.run(
       loader,
       [&](const ts::data::Batch& batch) -> ts::train::Values {
-        // cosine learning-rate decay (a function of the epoch alone, so resuming repeats it)
-        optimizer.set_lr(opt.lr * 0.5 * (1 + std::cos(3.14159265358979 * double(loop.epoch()) / double(opt.epochs))));
+        optimizer.set_lr(opt.lr * ts::optim::cosine_decay(loop.epoch(), opt.epochs));
         const ts::Var<float> logits = model(ts::Var<float>(batch.images));
         ts::Var<float> loss = ts::nn::cross_entropy(logits, batch.labels);
         optimizer.zero_grad();

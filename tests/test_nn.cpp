@@ -948,6 +948,18 @@ TEST_CASE("optimizers: invalid hyperparameters throw", "[nn][optim][errors]") {
   CHECK_THROWS_AS(optim::SGD<double>({Var<double>(Tensor<double>::zeros({2}))}, 0.1), Error);  // not trainable
 }
 
+TEST_CASE("learning-rate schedules: cosine and constant-then-linear decay", "[nn][optim]") {
+  CHECK(optim::cosine_decay(0, 10) == Approx(1.0));
+  CHECK(optim::cosine_decay(5, 10) == Approx(0.5));
+  CHECK(optim::cosine_decay(9, 10) == Approx(0.5 * (1 + std::cos(0.9 * 3.14159265358979))));
+  // 8 epochs, 4 constant: pix2pix's 1 − max(0, e + 1 − 4)/(4 + 1)
+  const std::vector<double> expected{1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2};
+  for (std::size_t e = 0; e < 8; ++e) CHECK(optim::linear_decay(e, 8, 4) == Approx(expected[e]));
+  CHECK(optim::linear_decay(0, 3, 0) == Approx(0.75));
+  CHECK_THROWS_WITH(optim::linear_decay(0, 4, 4), Catch::Contains("4 constant epochs of 4"));
+  CHECK_THROWS_AS(optim::cosine_decay(0, 0), Error);
+}
+
 TEST_CASE("WeightAverage: warmed-up exponential average, swapped in for a scope, checkpointed", "[nn][optim]") {
   nn::Sequential<double> net;
   net.add<nn::Dense>(2, 1);

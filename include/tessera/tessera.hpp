@@ -46,6 +46,7 @@
 
 #include "optim/adam.hpp"
 #include "optim/clip.hpp"
+#include "optim/schedule.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/sgd.hpp"
 #include "optim/weight_average.hpp"
