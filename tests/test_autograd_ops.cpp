@@ -280,6 +280,121 @@ TEST_CASE("conv2d_transpose: hand-computed values and output size", "[ops][conv]
   CHECK_THROWS_AS(conv2d_transpose(in, w, Var<double>(), 2, 1, 2), Error);  // output_padding ≥ stride
 }
 
+namespace {
+// Direct-loop convolution in double, the definition itself: every (input pixel, kernel tap,
+// output pixel) triple of y[n, o, oh, ow] += w[o, c, ki, kj] · x[n, c, oh·s − p + ki, ow·s − p + kj].
+// `visit(n, c, ih, iw, o, oh, ow, ki, kj)` is called for each triple inside the image.
+template <class Visit>
+void for_each_conv_tap(std::size_t batch, std::size_t in_ch, std::size_t h, std::size_t w, std::size_t out_ch,
+                       std::size_t oh_size, std::size_t ow_size, std::size_t k, std::size_t s, std::size_t p, Visit visit) {
+  for (std::size_t n = 0; n < batch; ++n)
+    for (std::size_t o = 0; o < out_ch; ++o)
+      for (std::size_t oh = 0; oh < oh_size; ++oh)
+        for (std::size_t ow = 0; ow < ow_size; ++ow)
+          for (std::size_t c = 0; c < in_ch; ++c)
+            for (std::size_t ki = 0; ki < k; ++ki)
+              for (std::size_t kj = 0; kj < k; ++kj) {
+                const long ih = long(oh * s + ki) - long(p), iw = long(ow * s + kj) - long(p);
+                if (ih >= 0 && iw >= 0 && ih < long(h) && iw < long(w)) visit(n, c, std::size_t(ih), std::size_t(iw), o, oh, ow, ki, kj);
+              }
+}
+
+// Largest |a − b| relative to the largest |b|, a in float against b in double.
+double relative_difference(const Tensor<float>& a, const Tensor<double>& b) {
+  REQUIRE(a.shape() == b.shape());
+  double diff = 0, scale = 1e-12;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::abs(double(a[i]) - b[i]));
+    scale = std::max(scale, std::abs(b[i]));
+  }
+  return diff / scale;
+}
+}  // namespace
+
+TEST_CASE("im2col + GEMM convolutions match direct loops on odd shapes, forward and backward", "[ops][conv][reference]") {
+  struct Case {
+    std::size_t batch, in_ch, out_ch, h, w, k, stride, padding;
+  };
+  // batch 1 and 3; channels not multiples of the vector width; non-square images; strides 1-3
+  const Case cases[] = {{1, 3, 5, 7, 9, 3, 1, 1}, {3, 17, 7, 11, 9, 4, 2, 1}, {3, 5, 3, 10, 13, 3, 3, 2}, {1, 1, 33, 6, 6, 5, 2, 0}};
+  for (const Case& t : cases) {
+    CAPTURE(t.batch, t.in_ch, t.out_ch, t.h, t.w, t.k, t.stride, t.padding);
+    Rng rng(41);
+    const std::size_t oh = (t.h + 2 * t.padding - t.k) / t.stride + 1, ow = (t.w + 2 * t.padding - t.k) / t.stride + 1;
+    const Tensor<double> x = Tensor<double>::randn({t.batch, t.in_ch, t.h, t.w}, rng);
+    const Tensor<double> w = Tensor<double>::randn({t.out_ch, t.in_ch, t.k, t.k}, rng);
+    const Tensor<double> b = Tensor<double>::randn({t.out_ch}, rng);
+    const Tensor<double> gy = Tensor<double>::randn({t.batch, t.out_ch, oh, ow}, rng);
+
+    // conv2d: y = conv(x), and the three gradients for upstream gy
+    Tensor<double> y(Shape{t.batch, t.out_ch, oh, ow}), dx(x.shape()), dw(w.shape()), db(b.shape());
+    for (std::size_t n = 0; n < t.batch; ++n)
+      for (std::size_t o = 0; o < t.out_ch; ++o)
+        for (std::size_t i = 0; i < oh * ow; ++i) {
+          y.at(n, o, i / ow, i % ow) = b[o];
+          db[o] += gy.at(n, o, i / ow, i % ow);
+        }
+    for_each_conv_tap(t.batch, t.in_ch, t.h, t.w, t.out_ch, oh, ow, t.k, t.stride, t.padding,
+                      [&](auto n, auto c, auto ih, auto iw, auto o, auto r, auto q, auto ki, auto kj) {
+                        y.at(n, o, r, q) += w.at(o, c, ki, kj) * x.at(n, c, ih, iw);
+                        dx.at(n, c, ih, iw) += w.at(o, c, ki, kj) * gy.at(n, o, r, q);
+                        dw.at(o, c, ki, kj) += x.at(n, c, ih, iw) * gy.at(n, o, r, q);
+                      });
+    Var<float> xf(x.cast<float>(), true), wf(w.cast<float>(), true), bf(b.cast<float>(), true);
+    Var<float> yf = conv2d(xf, wf, bf, t.stride, t.padding);
+    yf.backward(gy.cast<float>());
+    CHECK(relative_difference(yf.value(), y) < 1e-5);
+    CHECK(relative_difference(xf.grad(), dx) < 1e-5);
+    CHECK(relative_difference(wf.grad(), dw) < 1e-5);
+    CHECK(relative_difference(bf.grad(), db) < 1e-5);
+
+    // conv2d_transpose maps gy's shape back to x's with weight (O, C, k, k) read as (Cin, Cout, k, k):
+    // its forward is exactly dx above, and its gradients are conv2d's forward and weight gradient
+    Var<float> zf(gy.cast<float>(), true), vf(w.cast<float>(), true);
+    const std::size_t extra_h = (t.h + 2 * t.padding - t.k) % t.stride, extra_w = (t.w + 2 * t.padding - t.k) % t.stride;
+    if (extra_h != extra_w) continue;  // one output_padding for both axes
+    Var<float> tf = conv2d_transpose(zf, vf, Var<float>(), t.stride, t.padding, extra_h);
+    CHECK(relative_difference(tf.value(), dx) < 1e-5);
+    const Tensor<double> gt = Tensor<double>::randn(x.shape(), rng);  // upstream for the transpose
+    Tensor<double> dz(gy.shape()), dv(w.shape());
+    for_each_conv_tap(t.batch, t.in_ch, t.h, t.w, t.out_ch, oh, ow, t.k, t.stride, t.padding,
+                      [&](auto n, auto c, auto ih, auto iw, auto o, auto r, auto q, auto ki, auto kj) {
+                        dz.at(n, o, r, q) += w.at(o, c, ki, kj) * gt.at(n, c, ih, iw);
+                        dv.at(o, c, ki, kj) += gy.at(n, o, r, q) * gt.at(n, c, ih, iw);
+                      });
+    tf.backward(gt.cast<float>());
+    CHECK(relative_difference(zf.grad(), dz) < 1e-5);
+    CHECK(relative_difference(vf.grad(), dv) < 1e-5);
+  }
+}
+
+TEST_CASE("linear (Eigen GEMM) matches direct loops on odd shapes, forward and backward", "[ops][reference]") {
+  for (const auto& [rows, in, out] : {std::array<std::size_t, 3>{1, 17, 3}, {3, 100, 33}, {7, 1, 5}}) {
+    CAPTURE(rows, in, out);
+    Rng rng(42);
+    const Tensor<double> x = Tensor<double>::randn({rows, in}, rng), w = Tensor<double>::randn({out, in}, rng);
+    const Tensor<double> b = Tensor<double>::randn({out}, rng), gy = Tensor<double>::randn({rows, out}, rng);
+    Tensor<double> y(Shape{rows, out}), dx(x.shape()), dw(w.shape()), db(b.shape());
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t o = 0; o < out; ++o) {
+        y.at(r, o) = b[o];
+        db[o] += gy.at(r, o);
+        for (std::size_t i = 0; i < in; ++i) {
+          y.at(r, o) += x.at(r, i) * w.at(o, i);
+          dx.at(r, i) += gy.at(r, o) * w.at(o, i);
+          dw.at(o, i) += gy.at(r, o) * x.at(r, i);
+        }
+      }
+    Var<float> xf(x.cast<float>(), true), wf(w.cast<float>(), true), bf(b.cast<float>(), true);
+    Var<float> yf = linear(xf, wf, bf);
+    yf.backward(gy.cast<float>());
+    CHECK(relative_difference(yf.value(), y) < 1e-5);
+    CHECK(relative_difference(xf.grad(), dx) < 1e-5);
+    CHECK(relative_difference(wf.grad(), dw) < 1e-5);
+    CHECK(relative_difference(bf.grad(), db) < 1e-5);
+  }
+}
+
 TEST_CASE("FlopCounter: 2·m·n·k per matrix product, forward and backward, nested counters included", "[ops][conv]") {
   Rng rng(3);
   Var<double> x = leaf({2, 3, 5, 5}, rng), w = leaf({4, 3, 3, 3}, rng);
