@@ -47,4 +47,38 @@ void parallel_for(std::size_t begin, std::size_t end, std::size_t grain, Body&& 
   for (std::size_t i = begin; i < end; ++i) body(i);
 }
 
+/// Calls body(first, last) on contiguous pieces of [begin, end): one per thread, or the whole
+/// range when serial (same rules as parallel_for). A plain loop inside body, over local
+/// copies of what it reads, vectorises; a per-index callback reaching captures through
+/// references often does not (a store might alias them).
+template <class Body>
+void parallel_for_ranges(std::size_t begin, std::size_t end, std::size_t grain, Body&& body) {
+  if (end <= begin) return;
+#ifdef _OPENMP
+  if (end - begin >= 2 * grain && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel
+    {
+      const std::size_t threads = std::size_t(omp_get_num_threads()), t = std::size_t(omp_get_thread_num());
+      const std::size_t size = end - begin, first = begin + size * t / threads, last = begin + size * (t + 1) / threads;
+      if (first < last) body(first, last);
+    }
+    return;
+  }
+#else
+  (void)grain;
+#endif
+  body(begin, end);
+}
+
+/// out[i] = f(in[i]...) for i < n, threaded, for any number of same-sized inputs: the
+/// elementwise loop of the pointwise ops, written once so that it vectorises.
+template <class T, class F, class... In>
+void map_elements(std::size_t n, T* out, F f, const In*... in) {
+  parallel_for_ranges(0, n, std::size_t(1) << 14, [&](std::size_t first, std::size_t last) {
+    const F local = f;  // a local copy: its captures cannot alias `out`, so they stay in registers
+    T* const o = out;
+    for (std::size_t i = first; i < last; ++i) o[i] = local(in[i]...);
+  });
+}
+
 }  // namespace tessera

@@ -82,15 +82,12 @@ Tensor<T> broadcast_binary(const char* op, const Tensor<T>& a, const Tensor<T>& 
   const T* pa = a.data();
   const T* pb = b.data();
   const std::size_t n = out.size();
-  constexpr std::size_t grain = 1 << 14;
-  if (a.size() == n && b.size() == n) {  // same shape: the common case, vectorisable
-    parallel_for(0, n, grain, [&](std::size_t i) { o[i] = f(pa[i], pb[i]); });
+  if (a.size() == n && b.size() == n) {  // same shape: the common case, vectorised
+    map_elements(n, o, f, pa, pb);
   } else if (b.size() == 1 && a.size() == n) {
-    const T s = pb[0];
-    parallel_for(0, n, grain, [&](std::size_t i) { o[i] = f(pa[i], s); });
+    map_elements(n, o, [f, s = pb[0]](T u) { return f(u, s); }, pa);
   } else if (a.size() == 1 && b.size() == n) {
-    const T s = pa[0];
-    parallel_for(0, n, grain, [&](std::size_t i) { o[i] = f(s, pb[i]); });
+    map_elements(n, o, [f, s = pa[0]](T v) { return f(s, v); }, pb);
   } else {
     const auto sa = detail::broadcast_strides(a.shape(), shape.size());
     const auto sb = detail::broadcast_strides(b.shape(), shape.size());

@@ -90,18 +90,12 @@ template <class T> Var<T> operator-(const Var<T>& a) { return mul(a, detail::con
 /// y = f(x) elementwise; backward multiplies the gradient by dy/dx = df(x, y).
 template <class T, class F, class DF>
 Var<T> unary_op(const char* op, const Var<T>& x, F f, DF df) {
-  const Tensor<T>& xv = x.value();
-  Tensor<T> y = Tensor<T>::empty(xv.shape());
-  const T* px = xv.data();
-  T* py = y.data();
-  parallel_for(0, y.size(), 1 << 14, [&](std::size_t i) { py[i] = f(px[i]); });
+  Tensor<T> y = Tensor<T>::empty(x.shape());
+  map_elements(y.size(), y.data(), f, x.value().data());
   return make_op_result(op, std::move(y), {&x}, [x, df](const Tensor<T>& g, const Tensor<T>& out) {
     Tensor<T> gx = Tensor<T>::empty(g.shape());
-    const T* pg = g.data();
-    const T* pxx = x.value().data();
-    const T* po = out.data();
-    T* pgx = gx.data();
-    parallel_for(0, gx.size(), 1 << 14, [&](std::size_t i) { pgx[i] = pg[i] * df(pxx[i], po[i]); });
+    map_elements(gx.size(), gx.data(), [df](T gi, T xi, T yi) { return gi * df(xi, yi); }, g.data(), x.value().data(),
+                 out.data());
     accumulate_grad(x, std::move(gx));
   });
 }
