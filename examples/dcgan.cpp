@@ -7,6 +7,7 @@
 //                             # rough texture patches; --epochs 32: stripes, waves, bricks, clouds
 //   dcgan --data textures/ --image-size 64 --epochs 50
 //   dcgan --classifier tc32/classifier.tsr   # a Fréchet distance (texture_classifier --image-size 32 --out tc32)
+//   dcgan --samples 16384 --epochs 8 --diff-augment   # the README's measured run: distance 189 → 35
 #include <tessera/tessera.hpp>
 
 #include <iostream>
@@ -46,7 +47,6 @@ int train(int argc, char** argv) {
   std::size_t samples = 4096, latent = 100;
   ts::models::GanTrainerOptions settings;
   double lr_d = 0;
-  bool lr_decay = false;
   std::string classifier;
   ts::train::Cli cli("dcgan", "Trains a DCGAN on textures and writes sample grids, metrics and checkpoints.", opt);
   cli.add("--samples", samples, "procedural textures to train on (without --data)", ts::train::Require::positive);
@@ -56,7 +56,6 @@ int train(int argc, char** argv) {
   cli.add("--clip-grad-norm", settings.clip_grad_norm, "clip each network's gradient norm to this (0: off)",
           ts::train::Require::non_negative);
   cli.add("--diff-augment", settings.diff_augment, "the discriminator sees real and fake images randomly shifted and cut out");
-  cli.add("--lr-decay", lr_decay, "keep the learning rates for the first half of the epochs, then decay them linearly");
   cli.add("--average", settings.average_decay, "samples come from an exponential moving average of G with this decay (0: off)");
   cli.add("--classifier", classifier,
           "texture_classifier checkpoint (same data and --image-size): report the Fréchet distance of its features "
@@ -98,11 +97,6 @@ int train(int argc, char** argv) {
   const int status = loop.run(
       loader,
       [&](const ts::data::Batch& batch) -> ts::train::Values {
-        if (lr_decay) {  // a function of the epoch: resuming repeats it
-          const double factor = ts::optim::linear_decay(loop.epoch(), opt.epochs, opt.epochs / 2);
-          trainer.optimizer_g().set_lr(settings.lr_g * factor);
-          trainer.optimizer_d().set_lr(settings.lr_d * factor);
-        }
         const auto l = trainer.step(ts::models::to_tanh_range<float>(batch.images), batch.labels, noise);
         return {{"loss_d", l.loss_d}, {"loss_g", l.loss_g}, {"d_real", l.d_real}, {"d_fake", l.d_fake}};
       },

@@ -1,6 +1,7 @@
 // tessera/ops/pool.hpp — max and average pooling over k×k windows (no padding).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -42,11 +43,18 @@ Var<T> max_pool2d(const Var<T>& x, std::size_t kernel, std::size_t stride) {
         argmax[p * L + oh * g.out_width + ow] = best;
       }
   });
-  return make_op_result("max_pool2d", std::move(y), {&x}, [x, argmax = std::move(argmax)](const Tensor<T>& g, const Tensor<T>&) {
-    Tensor<T> gx = Tensor<T>::zeros(x.shape());
-    for (std::size_t i = 0; i < g.size(); ++i) gx[argmax[i]] += g[i];  // overlapping windows may share a maximum
-    accumulate_grad(x, std::move(gx));
-  });
+  return make_op_result("max_pool2d", std::move(y), {&x},
+                        [x, argmax = std::move(argmax), planes, L, plane](const Tensor<T>& g, const Tensor<T>&) {
+                          Tensor<T> gx = Tensor<T>::empty(x.shape());
+                          T* pgx = gx.data();
+                          const T* pg = g.data();
+                          parallel_for(0, planes, 1, [&](std::size_t p) {  // each window's maximum lies in its own plane
+                            std::fill(pgx + p * plane, pgx + (p + 1) * plane, T(0));
+                            // in output order: overlapping windows sharing a maximum add up deterministically
+                            for (std::size_t o = p * L; o < (p + 1) * L; ++o) pgx[argmax[o]] += pg[o];
+                          });
+                          accumulate_grad(x, std::move(gx));
+                        });
 }
 
 /// Mean over each window; the gradient is spread evenly over the window.
