@@ -1,7 +1,7 @@
 // tessera/autograd/profile.hpp — Profiler: wall time per layer, forward and backward, for the
 // benchmark's breakdown (tessera_bench --profile). Scopes name where the forward is
-// (Sequential names each child "index Type", a GAN its "G" and "D"); nested scopes join as
-// "G/2 BatchNorm2d". Forward time goes to the innermost open scope (self time), every op
+// (Sequential names each child by index and repr(), a GAN its "G" and "D"); nested scopes join
+// as "G/2 BatchNorm(128, ...)". Forward time goes to the innermost open scope (self time), every op
 // recorded meanwhile carries that scope's label, and backward() times each op's closure under
 // it. Off (no Profiler alive on this thread), a scope costs one thread-local load.
 //
