@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "../core/parallel.hpp"
 #include "optimizer.hpp"
 
 namespace tessera::optim {
@@ -35,25 +36,34 @@ class Adam : public Optimizer<T> {
 
   void update(std::size_t i, Tensor<T>& param, const Tensor<T>& grad) override {
     const double t = double(this->step_counts_[i]);
-    const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_);
-    const T wd = decoupled_ ? T(0) : T(weight_decay_);
-    const T shrink = decoupled_ ? T(1 - this->lr_ * weight_decay_) : T(1);
-    const T step_size = T(this->lr_ / (1 - std::pow(beta1_, t)));
-    const T sqrt_bias2 = T(std::sqrt(1 - std::pow(beta2_, t)));
+    const Coefficients coefficients{T(beta1_),
+                                    T(beta2_),
+                                    T(eps_),
+                                    decoupled_ ? T(0) : T(weight_decay_),
+                                    decoupled_ ? T(1 - this->lr_ * weight_decay_) : T(1),
+                                    T(this->lr_ / (1 - std::pow(beta1_, t))),
+                                    T(std::sqrt(1 - std::pow(beta2_, t)))};
     T* p = param.data();
     T* m = exp_avg_[i].data();
     T* v = exp_avg_sq_[i].data();
     const T* gr = grad.data();
-    for (std::size_t k = 0; k < param.size(); ++k) {
-      p[k] *= shrink;
-      const T g = gr[k] + wd * p[k];
-      m[k] = b1 * m[k] + (T(1) - b1) * g;
-      v[k] = b2 * v[k] + (T(1) - b2) * g * g;
-      p[k] -= step_size * m[k] / (std::sqrt(v[k]) / sqrt_bias2 + eps);
-    }
+    // Elements are independent: threads split them, and each loop vectorises
+    parallel_for_ranges(0, param.size(), std::size_t(1) << 14, [&](std::size_t first, std::size_t last) {
+      const Coefficients c = coefficients;  // a local copy: the stores below cannot alias it
+      for (std::size_t k = first; k < last; ++k) {
+        p[k] *= c.shrink;
+        const T g = gr[k] + c.weight_decay * p[k];
+        m[k] = c.beta1 * m[k] + (T(1) - c.beta1) * g;
+        v[k] = c.beta2 * v[k] + (T(1) - c.beta2) * g * g;
+        p[k] -= c.step_size * m[k] / (std::sqrt(v[k]) / c.sqrt_bias2 + c.eps);
+      }
+    });
   }
 
  private:
+  struct Coefficients {
+    T beta1, beta2, eps, weight_decay, shrink, step_size, sqrt_bias2;
+  };
   double beta1_, beta2_, eps_, weight_decay_;
   bool decoupled_;
   std::vector<Tensor<T>> exp_avg_, exp_avg_sq_;
