@@ -29,26 +29,10 @@ inline void set_num_threads(int n) {
 #endif
 }
 
-/// Calls body(i) for i in [begin, end). Runs serially when the range is smaller than
-/// `grain` iterations (threads cost more than they save on small loops) or when already
-/// inside a parallel region (exactly one level of threading).
-template <class Body>
-void parallel_for(std::size_t begin, std::size_t end, std::size_t grain, Body&& body) {
-#ifdef _OPENMP
-  if (end > begin && end - begin >= 2 * grain && !omp_in_parallel() && omp_get_max_threads() > 1) {
-    const long long first = static_cast<long long>(begin), last = static_cast<long long>(end);
-#pragma omp parallel for schedule(static)
-    for (long long i = first; i < last; ++i) body(static_cast<std::size_t>(i));
-    return;
-  }
-#else
-  (void)grain;
-#endif
-  for (std::size_t i = begin; i < end; ++i) body(i);
-}
-
-/// Calls body(first, last) on contiguous pieces of [begin, end): one per thread, or the whole
-/// range when serial (same rules as parallel_for). A plain loop inside body, over local
+/// Calls body(first, last) on contiguous pieces of [begin, end): one per thread (a static
+/// schedule), or the whole range at once when serial: when the range is smaller than `grain`
+/// iterations (threads cost more than they save on small loops) or when already inside a
+/// parallel region (exactly one level of threading). A plain loop inside body, over local
 /// copies of what it reads, vectorises; a per-index callback reaching captures through
 /// references often does not (a store might alias them).
 template <class Body>
@@ -68,6 +52,15 @@ void parallel_for_ranges(std::size_t begin, std::size_t end, std::size_t grain, 
   (void)grain;
 #endif
   body(begin, end);
+}
+
+/// Calls body(i) for i in [begin, end), each thread over its piece from parallel_for_ranges
+/// (so the same rules: serial below `grain` iterations or inside a parallel region).
+template <class Body>
+void parallel_for(std::size_t begin, std::size_t end, std::size_t grain, Body&& body) {
+  parallel_for_ranges(begin, end, grain, [&](std::size_t first, std::size_t last) {
+    for (std::size_t i = first; i < last; ++i) body(i);
+  });
 }
 
 /// out[i] = f(in[i]...) for i < n, threaded, for any number of same-sized inputs: the
