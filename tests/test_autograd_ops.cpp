@@ -452,11 +452,16 @@ TEST_CASE("im2col and col2im are adjoint", "[ops][conv]") {
   // ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for all x, c: the identity conv2d's backward relies on
   Rng rng(10);
   const ConvGeometry g = conv_geometry("test", 3, 7, 6, 3, 2, 1);
-  const Tensor<double> x = Tensor<double>::randn({2, 3, 7, 6}, rng);
-  const Tensor<double> cols = im2col(x, g);
+  const Tensor<double> x = Tensor<double>::randn({3, 7, 6}, rng);
+  Tensor<double> cols = Tensor<double>::empty({g.col_rows(), g.positions()});
+  im2col(x.data(), g, cols.data());
   const Tensor<double> c = Tensor<double>::randn(cols.shape(), rng);
-  const Tensor<double> back = col2im(c, 2, g);
+  Tensor<double> back = Tensor<double>::empty(x.shape());
+  col2im(c.data(), g, back.data());
   CHECK((cols.array() * c.array()).sum() == Approx((x.array() * back.array()).sum()));
+  // and im2col by hand at one corner tap: row (c=1, ki=0, kj=0), output (0, 1) reads x[1, -1, 1] = 0 (padding)
+  CHECK(cols.at(9, 1) == 0.0);
+  CHECK(cols.at(9 + 4, 1 * g.out_width + 1) == x.at(1, 2, 2));  // (c=1, ki=1, kj=1) at (1, 1) reads x[1, 2·1 − 1 + 1, 2·1 − 1 + 1]
 }
 
 // ---- pooling and batch norm ---------------------------------------------------------------------------

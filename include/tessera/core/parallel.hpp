@@ -20,6 +20,16 @@ inline int num_threads() {
 #endif
 }
 
+/// Threads a loop started here would get: 1 inside a parallel region (one level of
+/// threading), else num_threads().
+inline int available_threads() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 /// Sets the thread count for this thread's subsequent parallel regions.
 inline void set_num_threads(int n) {
 #ifdef _OPENMP

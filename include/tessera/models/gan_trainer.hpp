@@ -91,21 +91,24 @@ class GanTrainer {
   }
 
   /// The D half of step(): real and fake batches in separate forward passes (so BatchNorm
-  /// normalises each on its own), the fakes detached so nothing flows into G. Fills loss_d,
-  /// d_real and d_fake.
+  /// normalises each on its own), the fakes detached so nothing flows into G. Each pass runs
+  /// its backward before the next one starts: the gradients add up to those of the summed
+  /// loss, and only one of D's graphs is alive at a time. Fills loss_d, d_real and d_fake.
   GanStepLosses d_step(const Tensor<T>& real, const Var<T>& fake, const std::vector<std::int64_t>& labels) {
     const T real_label = options_.label_smoothing ? T(options_.smooth_real_label) : T(1);
     opt_d_.zero_grad();
     const Var<T> real_logits = discriminate(Var<T>(real), labels);
+    Var<T> loss_real = nn::bce_with_logits(real_logits, Tensor<T>::full(real_logits.shape(), real_label));
+    require_finite("discriminator", loss_real);
+    loss_real.backward();
     const Var<T> fake_logits = discriminate(fake.detach(), labels);
-    Var<T> loss = nn::bce_with_logits(real_logits, Tensor<T>::full(real_logits.shape(), real_label)) +
-                  nn::bce_with_logits(fake_logits, Tensor<T>::zeros(fake_logits.shape()));
-    require_finite("discriminator", loss);
-    loss.backward();
+    Var<T> loss_fake = nn::bce_with_logits(fake_logits, Tensor<T>::zeros(fake_logits.shape()));
+    require_finite("discriminator", loss_fake);
+    loss_fake.backward();
     clip_gradients(gan_.discriminator());
     opt_d_.step();
     GanStepLosses out;
-    out.loss_d = double(loss.value().item());
+    out.loss_d = double(loss_real.value().item()) + double(loss_fake.value().item());
     out.d_real = mean_probability(real_logits.value());
     out.d_fake = mean_probability(fake_logits.value());
     return out;

@@ -30,25 +30,21 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
   TESSERA_CHECK(!training || count > 1,
                 "batch_norm: training needs more than one value per channel, got input " << s);
 
+  // Each (n, c) plane is summed by Eigen (vectorised), the planes of a channel in double.
   const T* px = x.value().data();
-  Tensor<T> x_hat = Tensor<T>::empty(s);
-  Tensor<T> inv_std = Tensor<T>::empty(stat_shape);
+  auto plane_of = [plane](const T* data, std::size_t n_c) {
+    return typename Tensor<T>::ConstArrayMap(data + n_c * plane, Eigen::Index(plane));
+  };
+  Tensor<T> mean = Tensor<T>::empty(stat_shape), inv_std = Tensor<T>::empty(stat_shape);
   Tensor<T> y = Tensor<T>::empty(s);
-  T* ph = x_hat.data();
   T* py = y.data();
   parallel_for(0, channels, 1, [&](std::size_t c) {
     T mu, var;
-    if (training) {  // two passes, in double: stable for large M and large means
+    if (training) {  // two passes: stable for large M and large means
       double sum = 0, sq = 0;
-      for (std::size_t n = 0; n < batch; ++n)
-        for (std::size_t i = 0; i < plane; ++i) sum += px[(n * channels + c) * plane + i];
-      const double m = sum / double(count);
-      for (std::size_t n = 0; n < batch; ++n)
-        for (std::size_t i = 0; i < plane; ++i) {
-          const double d = px[(n * channels + c) * plane + i] - m;
-          sq += d * d;
-        }
-      mu = T(m);
+      for (std::size_t n = 0; n < batch; ++n) sum += double(plane_of(px, n * channels + c).sum());
+      mu = T(sum / double(count));
+      for (std::size_t n = 0; n < batch; ++n) sq += double((plane_of(px, n * channels + c) - mu).square().sum());
       var = T(sq / double(count));
       running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mu;
       running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var * T(count) / T(count - 1);
@@ -56,44 +52,48 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
       mu = running_mean[c];
       var = running_var[c];
     }
-    const T istd = T(1) / std::sqrt(var + eps), g = gamma.value()[c], b = beta.value()[c];
+    const T istd = T(1) / std::sqrt(var + eps), scale = gamma.value()[c] * istd, shift = beta.value()[c];
+    mean[c] = mu;
     inv_std[c] = istd;
-    for (std::size_t n = 0; n < batch; ++n)
-      for (std::size_t i = 0; i < plane; ++i) {
-        const std::size_t k = (n * channels + c) * plane + i;
-        ph[k] = (px[k] - mu) * istd;
-        py[k] = g * ph[k] + b;
-      }
+    for (std::size_t n = 0; n < batch; ++n) {
+      const T* in = px + (n * channels + c) * plane;
+      T* out = py + (n * channels + c) * plane;
+      for (std::size_t i = 0; i < plane; ++i) out[i] = (in[i] - mu) * scale + shift;  // γ·x̂ + β
+    }
   });
 
+  // The backward recomputes x̂ from x and the saved μ, 1/σ rather than keeping a copy of it.
   return make_op_result(
       "batch_norm", std::move(y), {&x, &gamma, &beta},
-      [x, gamma, beta, x_hat = std::move(x_hat), inv_std = std::move(inv_std), training, batch, channels, plane,
-       count](const Tensor<T>& gy, const Tensor<T>&) {
+      [x, gamma, beta, mean = std::move(mean), inv_std = std::move(inv_std), training, batch, channels, plane,
+       count, plane_of](const Tensor<T>& gy, const Tensor<T>&) {
         Tensor<T> dgamma = Tensor<T>::empty({channels}), dbeta = Tensor<T>::empty({channels});
         Tensor<T> dx = needs_grad(x) ? Tensor<T>::empty(x.shape()) : Tensor<T>();
         const T* pg = gy.data();
-        const T* ph = x_hat.data();
+        const T* px = x.value().data();
         parallel_for(0, channels, 1, [&](std::size_t c) {
-          double sum_dy = 0, sum_dy_xhat = 0;
-          for (std::size_t n = 0; n < batch; ++n)
-            for (std::size_t i = 0; i < plane; ++i) {
-              const std::size_t k = (n * channels + c) * plane + i;
-              sum_dy += pg[k];
-              sum_dy_xhat += double(pg[k]) * ph[k];
-            }
+          const T mu = mean[c], istd = inv_std[c];
+          double sum_dy = 0, sum_dy_xc = 0;  // Σ dy and Σ dy·(x − μ)
+          for (std::size_t n = 0; n < batch; ++n) {
+            const auto dy = plane_of(pg, n * channels + c);
+            sum_dy += double(dy.sum());
+            sum_dy_xc += double(((plane_of(px, n * channels + c) - mu) * dy).sum());
+          }
+          const double sum_dy_xhat = sum_dy_xc * double(istd);
           dgamma[c] = T(sum_dy_xhat);
           dbeta[c] = T(sum_dy);
           if (!dx.defined()) return;
           const T mean_dy = training ? T(sum_dy / double(count)) : T(0);
           const T mean_dy_xhat = training ? T(sum_dy_xhat / double(count)) : T(0);
-          const T scale = gamma.value()[c] * inv_std[c];
+          const T scale = gamma.value()[c] * istd, xhat_scale = mean_dy_xhat * istd;
           T* pdx = dx.data();
-          for (std::size_t n = 0; n < batch; ++n)
-            for (std::size_t i = 0; i < plane; ++i) {
-              const std::size_t k = (n * channels + c) * plane + i;
-              pdx[k] = scale * (pg[k] - mean_dy - ph[k] * mean_dy_xhat);
-            }
+          for (std::size_t n = 0; n < batch; ++n) {
+            const std::size_t offset = (n * channels + c) * plane;
+            const T* dy = pg + offset;
+            const T* in = px + offset;
+            T* out = pdx + offset;
+            for (std::size_t i = 0; i < plane; ++i) out[i] = scale * (dy[i] - mean_dy - (in[i] - mu) * xhat_scale);
+          }
         });
         if (dx.defined()) accumulate_grad(x, std::move(dx));
         accumulate_grad(gamma, std::move(dgamma));

@@ -1,19 +1,27 @@
-// tessera/ops/conv.hpp — 2-D convolution and transposed convolution, lowered to one Eigen
-// matrix product over the whole batch by im2col / col2im.
+// tessera/ops/conv.hpp — 2-D convolution and transposed convolution, lowered to matrix
+// products by im2col / col2im, one image at a time.
 //
 // Layouts (PyTorch's): input (N, C, H, W); conv weight (O, C, k, k); transposed-conv weight
-// (Cin, Cout, k, k). With L = Ho·Wo output positions, im2col turns the batch into a matrix
-// `cols` of (C·k·k) rows × (N·L) columns, so that
-//     conv2d:            Y' = W · cols                       (O × N·L, then permuted to NCHW)
-//     its input grad:    dX = col2im(Wᵀ · dY')
-//     its weight grad:   dW = dY' · colsᵀ
+// (Cin, Cout, k, k). With L = Ho·Wo output positions, im2col turns image n into a matrix
+// cols_n of (C·k·k) rows × L columns, so that, with every Y_n an (O × L) slice of NCHW:
+//     conv2d:            Y_n = W · cols_n
+//     its input grad:    dX_n = col2im(Wᵀ · dY_n)
+//     its weight grad:   dW = Σ_n dY_n · cols_nᵀ
 // A transposed convolution is the adjoint of a convolution (Dumoulin & Visin, "A guide to
 // convolution arithmetic", 2016): its forward is conv2d's input gradient, its input gradient
 // is conv2d's forward, and its weight gradient is conv2d's with the roles of x and dy swapped.
 // So the three kernels below serve both layers.
+//
+// Why one image at a time: one image's columns (≤ ~1 MB for the DCGAN and texture models)
+// stay in the core's cache between im2col and the product, the product writes NCHW
+// directly, and nothing batch-sized is kept for the backward (the weight gradient redoes
+// im2col from x). Each thread takes a contiguous run of images and multiplies serially.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <utility>
+#include <vector>
 
 #include "../autograd/var.hpp"
 #include "../core/flops.hpp"
@@ -30,6 +38,9 @@ struct ConvGeometry {
 
   std::size_t col_rows() const { return channels * kernel * kernel; }
   std::size_t positions() const { return out_height * out_width; }
+  std::size_t image_size() const { return channels * height * width; }
+  /// A 1×1, stride-1, unpadded kernel: an image is its own column matrix.
+  bool pointwise() const { return kernel == 1 && stride == 1 && padding == 0; }
 };
 
 /// Geometry of a convolution over a (C, H, W) image: Ho = (H + 2p − k) / s + 1.
@@ -51,113 +62,143 @@ inline ConvGeometry conv_geometry(const char* op, std::size_t channels, std::siz
   return g;
 }
 
-/// images (N, C, H, W) → cols, row r = (c, ki, kj), column n·L + oh·Wo + ow holds
-/// x[n, c, oh·s − p + ki, ow·s − p + kj] (zero outside the image).
+namespace detail {
+/// The output indices o in [0, out) whose input index o·s − p + tap lies in [0, in), as
+/// [first, last): the loops below run branch-free between them and zero-fill outside.
+inline std::pair<std::size_t, std::size_t> inside_range(std::size_t out, std::size_t in, std::size_t stride,
+                                                        std::size_t padding, std::size_t tap) {
+  const std::size_t first = tap >= padding ? 0 : (padding - tap + stride - 1) / stride;
+  const std::size_t last = in + padding > tap ? std::min(out, (in + padding - tap - 1) / stride + 1) : 0;
+  return {std::min(first, last), last};
+}
+
 template <class T>
-Tensor<T> im2col(const Tensor<T>& images, const ConvGeometry& g) {
-  const std::size_t batch = images.shape()[0], k = g.kernel, L = g.positions(), plane = g.height * g.width;
-  Tensor<T> cols = Tensor<T>::empty({g.col_rows(), batch * L});
-  const T* x = images.data();
-  T* out = cols.data();
-  parallel_for(0, g.col_rows(), 1, [&](std::size_t r) {
+typename Tensor<T>::MatrixMap matrix_view(T* data, std::size_t rows, std::size_t cols) {
+  return typename Tensor<T>::MatrixMap(data, Eigen::Index(rows), Eigen::Index(cols));
+}
+template <class T>
+typename Tensor<T>::ConstMatrixMap matrix_view(const T* data, std::size_t rows, std::size_t cols) {
+  return typename Tensor<T>::ConstMatrixMap(data, Eigen::Index(rows), Eigen::Index(cols));
+}
+
+/// How many contiguous runs of images a batch is split into: one per thread when every
+/// thread gets an image (each then multiplies serially), else one run whose products Eigen
+/// threads itself — one level of threading either way.
+inline std::size_t batch_parts(std::size_t batch) {
+  const std::size_t threads = std::size_t(available_threads());
+  return batch >= threads ? threads : 1;
+}
+
+/// body(part, first, last) for each of `parts` contiguous runs [first, last) of the batch,
+/// in parallel.
+template <class Body>
+void for_each_batch_part(std::size_t batch, std::size_t parts, Body&& body) {
+  parallel_for(0, parts, 1, [&](std::size_t part) { body(part, batch * part / parts, batch * (part + 1) / parts); });
+}
+}  // namespace detail
+
+/// One image (C, H, W) → its columns: row r = (c, ki, kj), column oh·Wo + ow holds
+/// x[c, oh·s − p + ki, ow·s − p + kj] (zero outside the image).
+template <class T>
+void im2col(const T* image, const ConvGeometry& g, T* cols) {
+  const std::size_t k = g.kernel, s = g.stride, p = g.padding, wo = g.out_width, L = g.positions();
+  for (std::size_t r = 0; r < g.col_rows(); ++r) {
     const std::size_t c = r / (k * k), ki = (r / k) % k, kj = r % k;
-    for (std::size_t n = 0; n < batch; ++n) {
-      const T* src = x + (n * g.channels + c) * plane;
-      T* dst = out + r * batch * L + n * L;
-      for (std::size_t oh = 0; oh < g.out_height; ++oh, dst += g.out_width) {
-        const std::ptrdiff_t ih = std::ptrdiff_t(oh * g.stride + ki) - std::ptrdiff_t(g.padding);
-        if (ih < 0 || ih >= std::ptrdiff_t(g.height)) {
-          for (std::size_t ow = 0; ow < g.out_width; ++ow) dst[ow] = T(0);
-          continue;
-        }
-        const T* row = src + std::size_t(ih) * g.width;
-        for (std::size_t ow = 0; ow < g.out_width; ++ow) {
-          const std::ptrdiff_t iw = std::ptrdiff_t(ow * g.stride + kj) - std::ptrdiff_t(g.padding);
-          dst[ow] = (iw >= 0 && iw < std::ptrdiff_t(g.width)) ? row[iw] : T(0);
-        }
-      }
+    const auto [oh_first, oh_last] = detail::inside_range(g.out_height, g.height, s, p, ki);
+    const auto [ow_first, ow_last] = detail::inside_range(wo, g.width, s, p, kj);
+    T* dst = cols + r * L;
+    std::fill(dst, dst + oh_first * wo, T(0));
+    for (std::size_t oh = oh_first; oh < oh_last; ++oh) {
+      const T* row = image + (c * g.height + oh * s + ki - p) * g.width;  // in range: oh ≥ oh_first
+      T* out = dst + oh * wo;
+      std::fill(out, out + ow_first, T(0));
+      for (std::size_t ow = ow_first; ow < ow_last; ++ow) out[ow] = row[ow * s + kj - p];
+      std::fill(out + ow_last, out + wo, T(0));
+    }
+    std::fill(dst + oh_last * wo, dst + L, T(0));
+  }
+}
+
+/// The adjoint of im2col: image (C, H, W) = the sum of every column entry into the position
+/// it was read from, in a fixed order.
+template <class T>
+void col2im(const T* cols, const ConvGeometry& g, T* image) {
+  const std::size_t k = g.kernel, s = g.stride, p = g.padding, wo = g.out_width, L = g.positions();
+  std::fill(image, image + g.image_size(), T(0));
+  for (std::size_t r = 0; r < g.col_rows(); ++r) {
+    const std::size_t c = r / (k * k), ki = (r / k) % k, kj = r % k;
+    const auto [oh_first, oh_last] = detail::inside_range(g.out_height, g.height, s, p, ki);
+    const auto [ow_first, ow_last] = detail::inside_range(wo, g.width, s, p, kj);
+    for (std::size_t oh = oh_first; oh < oh_last; ++oh) {
+      T* row = image + (c * g.height + oh * s + ki - p) * g.width;
+      const T* src = cols + r * L + oh * wo;
+      for (std::size_t ow = ow_first; ow < ow_last; ++ow) row[ow * s + kj - p] += src[ow];
+    }
+  }
+}
+
+/// Convolution forward: y (N, O, Ho, Wo), Y_n = W[O × C·k·k] · im2col(X_n).
+template <class T>
+Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const ConvGeometry& g) {
+  const std::size_t batch = x.shape()[0], out_ch = weight.shape()[0], rows = g.col_rows(), L = g.positions();
+  Tensor<T> y = Tensor<T>::empty({batch, out_ch, g.out_height, g.out_width});
+  detail::count_matmul_flops(out_ch, batch * L, rows);
+  const auto w = weight.matrix(out_ch, rows);
+  const std::size_t parts = detail::batch_parts(batch);
+  detail::for_each_batch_part(batch, parts, [&](std::size_t, std::size_t first, std::size_t last) {
+    Tensor<T> cols = g.pointwise() ? Tensor<T>() : Tensor<T>::empty({rows, L});
+    for (std::size_t n = first; n < last; ++n) {
+      const T* image = x.data() + n * g.image_size();
+      if (!g.pointwise()) im2col(image, g, cols.data());
+      detail::matrix_view(y.data() + n * out_ch * L, out_ch, L).noalias() =
+          w * detail::matrix_view(g.pointwise() ? image : cols.data(), rows, L);
     }
   });
-  return cols;
+  return y;
 }
 
-/// The adjoint of im2col: sums every column entry back into the image position it was read
-/// from. Each (n, c) plane is owned by one thread and summed in a fixed order.
-template <class T>
-Tensor<T> col2im(const Tensor<T>& cols, std::size_t batch, const ConvGeometry& g) {
-  const std::size_t k = g.kernel, L = g.positions(), plane = g.height * g.width;
-  Tensor<T> images = Tensor<T>::empty({batch, g.channels, g.height, g.width});
-  const T* in = cols.data();
-  T* x = images.data();
-  parallel_for(0, batch * g.channels, 1, [&](std::size_t nc) {
-    const std::size_t n = nc / g.channels, c = nc % g.channels;
-    T* dst = x + nc * plane;
-    for (std::size_t i = 0; i < plane; ++i) dst[i] = T(0);
-    for (std::size_t ki = 0; ki < k; ++ki)
-      for (std::size_t kj = 0; kj < k; ++kj) {
-        const T* src = in + ((c * k + ki) * k + kj) * batch * L + n * L;
-        for (std::size_t oh = 0; oh < g.out_height; ++oh, src += g.out_width) {
-          const std::ptrdiff_t ih = std::ptrdiff_t(oh * g.stride + ki) - std::ptrdiff_t(g.padding);
-          if (ih < 0 || ih >= std::ptrdiff_t(g.height)) continue;
-          T* row = dst + std::size_t(ih) * g.width;
-          for (std::size_t ow = 0; ow < g.out_width; ++ow) {
-            const std::ptrdiff_t iw = std::ptrdiff_t(ow * g.stride + kj) - std::ptrdiff_t(g.padding);
-            if (iw >= 0 && iw < std::ptrdiff_t(g.width)) row[iw] += src[ow];
-          }
-        }
-      }
-  });
-  return images;
-}
-
-/// (A, B, L) → (B, A, L): between NCHW (N, C, L) and channel-major (C, N, L) layouts.
-template <class T>
-Tensor<T> swap_leading_axes(const Tensor<T>& src, std::size_t a, std::size_t b, std::size_t len, const Shape& out_shape) {
-  Tensor<T> dst = Tensor<T>::empty(out_shape);
-  const T* s = src.data();
-  T* d = dst.data();
-  parallel_for(0, a * b, 16, [&](std::size_t ia_ib) {
-    const std::size_t i = ia_ib / b, j = ia_ib % b;
-    const T* from = s + (i * b + j) * len;
-    T* to = d + (j * a + i) * len;
-    for (std::size_t l = 0; l < len; ++l) to[l] = from[l];
-  });
-  return dst;
-}
-
-/// Convolution forward from im2col'd input: y (N, O, Ho, Wo) = W[O × C·k·k] · cols.
-template <class T>
-Tensor<T> conv2d_from_columns(const Tensor<T>& cols, const Tensor<T>& weight, std::size_t batch, const ConvGeometry& g) {
-  const std::size_t out_ch = weight.shape()[0], L = g.positions();
-  Tensor<T> channel_major = Tensor<T>::empty({out_ch, batch * L});
-  detail::count_matmul_flops(out_ch, batch * L, g.col_rows());
-  channel_major.matrix(out_ch, batch * L).noalias() =
-      weight.matrix(out_ch, g.col_rows()) * cols.matrix(g.col_rows(), batch * L);
-  return swap_leading_axes(channel_major, out_ch, batch, L, Shape{batch, out_ch, g.out_height, g.out_width});
-}
-
-/// Convolution input gradient: dX (N, C, H, W) = col2im(Wᵀ · dY').
+/// Convolution input gradient: dX (N, C, H, W), dX_n = col2im(Wᵀ · dY_n).
 template <class T>
 Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weight, const ConvGeometry& g) {
-  const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], L = g.positions();
-  const Tensor<T> gy = swap_leading_axes(grad_out, batch, out_ch, L, Shape{out_ch, batch * L});
-  Tensor<T> dcols = Tensor<T>::empty({g.col_rows(), batch * L});
-  detail::count_matmul_flops(g.col_rows(), batch * L, out_ch);
-  dcols.matrix(g.col_rows(), batch * L).noalias() =
-      weight.matrix(out_ch, g.col_rows()).transpose() * gy.matrix(out_ch, batch * L);
-  return col2im(dcols, batch, g);
+  const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
+  Tensor<T> dx = Tensor<T>::empty({batch, g.channels, g.height, g.width});
+  detail::count_matmul_flops(rows, batch * L, out_ch);
+  const auto w = weight.matrix(out_ch, rows);
+  const std::size_t parts = detail::batch_parts(batch);
+  detail::for_each_batch_part(batch, parts, [&](std::size_t, std::size_t first, std::size_t last) {
+    Tensor<T> dcols = g.pointwise() ? Tensor<T>() : Tensor<T>::empty({rows, L});
+    for (std::size_t n = first; n < last; ++n) {
+      T* image = dx.data() + n * g.image_size();
+      detail::matrix_view(g.pointwise() ? image : dcols.data(), rows, L).noalias() =
+          w.transpose() * detail::matrix_view(grad_out.data() + n * out_ch * L, out_ch, L);
+      if (!g.pointwise()) col2im(dcols.data(), g, image);
+    }
+  });
+  return dx;
 }
 
-/// Convolution weight gradient: dW (O, C, k, k) = dY' · colsᵀ.
+/// Convolution weight gradient: dW (O, C, k, k) = Σ_n dY_n · im2col(X_n)ᵀ. Each run of images
+/// sums into its own partial; the partials are added in run order, so the result depends on
+/// the thread count only.
 template <class T>
-Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& cols, const ConvGeometry& g) {
-  const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], L = g.positions();
-  const Tensor<T> gy = swap_leading_axes(grad_out, batch, out_ch, L, Shape{out_ch, batch * L});
-  Tensor<T> dw = Tensor<T>::empty({out_ch, g.channels, g.kernel, g.kernel});
-  detail::count_matmul_flops(out_ch, g.col_rows(), batch * L);
-  dw.matrix(out_ch, g.col_rows()).noalias() =
-      gy.matrix(out_ch, batch * L) * cols.matrix(g.col_rows(), batch * L).transpose();
-  return dw;
+Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, const ConvGeometry& g) {
+  const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
+  detail::count_matmul_flops(out_ch, rows, batch * L);
+  const std::size_t parts = detail::batch_parts(batch);
+  std::vector<Tensor<T>> partial(parts);
+  detail::for_each_batch_part(batch, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
+    partial[part] = Tensor<T>::zeros({out_ch, g.channels, g.kernel, g.kernel});
+    auto dw = partial[part].matrix(out_ch, rows);
+    Tensor<T> cols = g.pointwise() ? Tensor<T>() : Tensor<T>::empty({rows, L});
+    for (std::size_t n = first; n < last; ++n) {
+      const T* image = x.data() + n * g.image_size();
+      if (!g.pointwise()) im2col(image, g, cols.data());
+      dw.noalias() += detail::matrix_view(grad_out.data() + n * out_ch * L, out_ch, L) *
+                      detail::matrix_view(g.pointwise() ? image : cols.data(), rows, L).transpose();
+    }
+  });
+  for (std::size_t part = 1; part < parts; ++part) partial[0].array() += partial[part].array();
+  return std::move(partial[0]);
 }
 
 /// y[n, c, ...] += bias[c].
@@ -205,14 +246,12 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::si
   detail::check_conv_args("conv2d", x, weight, bias, 1, 0);
   const Shape& sx = x.shape();
   const ConvGeometry g = conv_geometry("conv2d", sx[1], sx[2], sx[3], weight.shape()[2], stride, padding);
-  Tensor<T> cols = im2col(x.value(), g);
-  Tensor<T> y = conv2d_from_columns(cols, weight.value(), sx[0], g);
+  Tensor<T> y = conv2d_forward(x.value(), weight.value(), g);
   if (bias.defined()) add_channel_bias(y, bias.value());
-  if (!needs_grad(weight)) cols = Tensor<T>();  // only the weight gradient reads them
   return make_op_result("conv2d", std::move(y), {&x, &weight, &bias},
-                        [x, weight, bias, g, cols = std::move(cols)](const Tensor<T>& gy, const Tensor<T>&) {
+                        [x, weight, bias, g](const Tensor<T>& gy, const Tensor<T>&) {
                           if (needs_grad(x)) accumulate_grad(x, conv2d_backward_input(gy, weight.value(), g));
-                          if (needs_grad(weight)) accumulate_grad(weight, conv2d_backward_weight(gy, cols, g));
+                          if (needs_grad(weight)) accumulate_grad(weight, conv2d_backward_weight(gy, x.value(), g));
                           if (needs_grad(bias)) accumulate_grad(bias, channel_sum(gy));
                         });
 }
@@ -245,9 +284,8 @@ Var<T> conv2d_transpose(const Var<T>& x, const Var<T>& weight, const Var<T>& bia
   if (bias.defined()) add_channel_bias(y, bias.value());
   return make_op_result("conv2d_transpose", std::move(y), {&x, &weight, &bias},
                         [x, weight, bias, g](const Tensor<T>& gy, const Tensor<T>&) {
-                          const Tensor<T> cols = im2col(gy, g);
-                          if (needs_grad(x)) accumulate_grad(x, conv2d_from_columns(cols, weight.value(), gy.shape()[0], g));
-                          if (needs_grad(weight)) accumulate_grad(weight, conv2d_backward_weight(x.value(), cols, g));
+                          if (needs_grad(x)) accumulate_grad(x, conv2d_forward(gy, weight.value(), g));
+                          if (needs_grad(weight)) accumulate_grad(weight, conv2d_backward_weight(x.value(), gy, g));
                           if (needs_grad(bias)) accumulate_grad(bias, channel_sum(gy));
                         });
 }

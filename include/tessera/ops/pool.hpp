@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "../autograd/var.hpp"
@@ -21,37 +22,49 @@ ConvGeometry pool_geometry(const char* op, const Var<T>& x, std::size_t kernel, 
 }  // namespace detail
 
 /// Max over each window. The gradient goes to the window's first maximum (row-major), as in
-/// PyTorch, so ties never split or duplicate it.
+/// PyTorch, so ties never split or duplicate it. The forward keeps each window's winning tap
+/// (2 bytes an output) for the backward.
 template <class T>
 Var<T> max_pool2d(const Var<T>& x, std::size_t kernel, std::size_t stride) {
   const ConvGeometry g = detail::pool_geometry("max_pool2d", x, kernel, stride);
+  TESSERA_CHECK(kernel <= 256, "max_pool2d: kernel " << kernel << " is larger than 256");
   const std::size_t planes = x.shape()[0] * g.channels, L = g.positions(), plane = g.height * g.width;
   Tensor<T> y = Tensor<T>::empty({x.shape()[0], g.channels, g.out_height, g.out_width});
-  std::vector<std::size_t> argmax(y.size());  // flat input index of each output's maximum
+  std::vector<std::uint16_t> winner(y.size());  // ki·k + kj of each output's maximum
   const T* px = x.value().data();
   T* py = y.data();
   parallel_for(0, planes, 1, [&](std::size_t p) {
-    for (std::size_t oh = 0; oh < g.out_height; ++oh)
-      for (std::size_t ow = 0; ow < g.out_width; ++ow) {
-        std::size_t best = p * plane + oh * g.stride * g.width + ow * g.stride;
-        for (std::size_t ki = 0; ki < kernel; ++ki)
-          for (std::size_t kj = 0; kj < kernel; ++kj) {
-            const std::size_t i = p * plane + (oh * g.stride + ki) * g.width + ow * g.stride + kj;
-            if (px[i] > px[best]) best = i;
-          }
-        py[p * L + oh * g.out_width + ow] = px[best];
-        argmax[p * L + oh * g.out_width + ow] = best;
+    for (std::size_t oh = 0; oh < g.out_height; ++oh) {
+      const T* window_row = px + p * plane + oh * stride * g.width;
+      T* out = py + p * L + oh * g.out_width;
+      std::uint16_t* tap_of = winner.data() + p * L + oh * g.out_width;
+      // tap by tap across the row, so the compare-and-select vectorises; ">" keeps the first maximum
+      for (std::size_t ow = 0; ow < g.out_width; ++ow) out[ow] = window_row[ow * stride], tap_of[ow] = 0;
+      for (std::size_t tap = 1; tap < kernel * kernel; ++tap) {
+        const T* in = window_row + (tap / kernel) * g.width + tap % kernel;
+        for (std::size_t ow = 0; ow < g.out_width; ++ow) {
+          const T v = in[ow * stride];
+          const bool larger = v > out[ow];
+          out[ow] = larger ? v : out[ow];
+          tap_of[ow] = larger ? std::uint16_t(tap) : tap_of[ow];
+        }
       }
+    }
   });
   return make_op_result("max_pool2d", std::move(y), {&x},
-                        [x, argmax = std::move(argmax), planes, L, plane](const Tensor<T>& g, const Tensor<T>&) {
+                        [x, g, winner = std::move(winner), planes, L, plane](const Tensor<T>& gy, const Tensor<T>&) {
                           Tensor<T> gx = Tensor<T>::empty(x.shape());
                           T* pgx = gx.data();
-                          const T* pg = g.data();
-                          parallel_for(0, planes, 1, [&](std::size_t p) {  // each window's maximum lies in its own plane
-                            std::fill(pgx + p * plane, pgx + (p + 1) * plane, T(0));
+                          const T* pg = gy.data();
+                          parallel_for(0, planes, 1, [&](std::size_t p) {  // each window lies in its own plane
+                            T* plane_grad = pgx + p * plane;
+                            std::fill(plane_grad, plane_grad + plane, T(0));
                             // in output order: overlapping windows sharing a maximum add up deterministically
-                            for (std::size_t o = p * L; o < (p + 1) * L; ++o) pgx[argmax[o]] += pg[o];
+                            for (std::size_t oh = 0, o = p * L; oh < g.out_height; ++oh)
+                              for (std::size_t ow = 0; ow < g.out_width; ++ow, ++o) {
+                                const std::size_t tap = winner[o];
+                                plane_grad[(oh * g.stride + tap / g.kernel) * g.width + ow * g.stride + tap % g.kernel] += pg[o];
+                              }
                           });
                           accumulate_grad(x, std::move(gx));
                         });
