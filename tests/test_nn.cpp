@@ -335,6 +335,23 @@ TEST_CASE("Conv2DTranspose forward matches F.conv_transpose2d (stride 2, padding
   check_values(y, kConvTransposeOut);
 }
 
+TEST_CASE("Dropout: the mask is the same at one and two threads; counter_bits is splitmix64", "[nn][dropout]") {
+  // splitmix64 from state 0 starts 0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4 (Vigna's reference code)
+  CHECK(Rng::counter_bits(0, 1) == 0xe220a8397b1dcdafULL);
+  CHECK(Rng::counter_bits(0, 2) == 0x6e789e6aa1b965f4ULL);
+  const Var<float> ones(Tensor<float>::ones({64, 8192}));  // big enough to be split over threads
+  auto mask_at = [&](int threads) {
+    const int saved = num_threads();
+    set_num_threads(threads);
+    Rng rng(7);
+    nn::Dropout<float> drop(0.5, &rng);
+    std::vector<float> mask = drop.forward(ones).value().to_vector();
+    set_num_threads(saved);
+    return mask;
+  };
+  CHECK(mask_at(1) == mask_at(2));
+}
+
 TEST_CASE("Dropout: eval is the identity; training zeroes about `rate` and scales the rest", "[nn][dropout]") {
   Rng rng(110);
   nn::Dropout<double> drop(0.3, &rng);

@@ -80,14 +80,20 @@ class Rng {
   /// True with probability p.
   bool bernoulli(double p) { return uniform() < p; }
 
- private:
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  static std::uint64_t splitmix64(std::uint64_t& x) {
-    std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+  /// 64 random bits for index i of the stream keyed by `key`, without state: splitmix64's
+  /// output for key + (i + 1)·golden (Steele et al., 2014). Any thread can draw any index, so
+  /// a tensor filled from it is the same at every thread count.
+  static std::uint64_t counter_bits(std::uint64_t key, std::uint64_t i) {
+    std::uint64_t z = key + i * kGolden;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
   }
+
+ private:
+  static constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  static std::uint64_t splitmix64(std::uint64_t& x) { return counter_bits(x += kGolden, 0); }
 
   RngState state_;
 };

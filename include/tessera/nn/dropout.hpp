@@ -2,9 +2,12 @@
 // with probability rate and the rest scaled by 1/(1 − rate), so eval mode is the identity.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <sstream>
 #include <string>
 
+#include "../core/parallel.hpp"
 #include "../core/rng.hpp"
 #include "../ops/elementwise.hpp"
 #include "module.hpp"
@@ -24,8 +27,14 @@ class Dropout : public Module<T> {
     Rng& rng = rng_ ? *rng_ : default_rng();
     Tensor<T> mask = Tensor<T>::empty(x.shape());
     const T keep_scale = T(1.0 / (1.0 - rate_));
-    // bernoulli(rate) drops; written without a branch, which would mispredict half the time
-    for (auto& m : mask) m = keep_scale * T(rng.uniform() >= rate_);
+    // One draw from rng keys a counter-based stream, so the mask fills in parallel and is the
+    // same at any thread count. An element is kept when its top 53 bits, read as u in [0, 1),
+    // reach the rate; branch-free (a branch would mispredict half the time).
+    const std::uint64_t key = rng.next_u64(), threshold = std::uint64_t(std::ceil(rate_ * 0x1p53));
+    T* m = mask.data();
+    parallel_for_ranges(0, mask.size(), std::size_t(1) << 14, [&](std::size_t first, std::size_t last) {
+      for (std::size_t i = first; i < last; ++i) m[i] = keep_scale * T((Rng::counter_bits(key, i + 1) >> 11) >= threshold);
+    });
     return x * Var<T>(std::move(mask));
   }
 
