@@ -503,6 +503,12 @@ TEST_CASE("batch_norm: gradients in training and eval mode", "[ops][batchnorm][g
                     [&] { return batch_norm(x, gamma, beta, rm, rv, true); });
     check_gradients("batch_norm eval " + name.str(), {x, gamma, beta},
                     [&] { return batch_norm(x, gamma, beta, rm, rv, false); });
+    for (double slope : {0.0, 0.2})  // fused with ReLU (slope 0) and LeakyReLU(0.2)
+      for (bool training : {true, false}) {
+        check_gradients("batch_norm + rectifier " + std::to_string(slope) + (training ? " train " : " eval ") + name.str(),
+                        {x, gamma, beta},
+                        [&] { return batch_norm(x, gamma, beta, rm, rv, training, 0.1, 1e-5, Rectifier{true, slope}); });
+      }
   }
 }
 

@@ -206,6 +206,44 @@ TEST_CASE("Dropout: gradients with a fixed mask in training, identity in eval", 
   check_gradients("Dropout(0.3) eval", {x}, [&] { return drop.forward(x); });
 }
 
+TEST_CASE("Sequential fuses BatchNorm + ReLU / LeakyReLU: the same values (and gradients to rounding) as the layers one by one", "[nn][batchnorm]") {
+  for (double alpha : {-1.0, 0.0, 0.2}) {  // -1: ReLU; LeakyReLU(0) and LeakyReLU(0.2)
+    CAPTURE(alpha);
+    Rng rng(77);
+    nn::Sequential<float> net;
+    auto& norm = net.add<nn::BatchNorm>(3);
+    if (alpha < 0)
+      net.add<nn::ReLU>();
+    else
+      net.add<nn::LeakyReLU>(alpha);
+    norm.weight.value() = Tensor<float>::uniform({3}, rng, 0.5f, 2.f);
+    norm.bias.value() = Tensor<float>::randn({3}, rng);
+    const Tensor<float> input = Tensor<float>::randn({4, 3, 5, 6}, rng), upstream = Tensor<float>::randn({4, 3, 5, 6}, rng);
+    for (bool training : {true, false}) {
+      net.train(training);
+      Var<float> x(input, true);
+      Var<float> fused = net.forward(x);
+      fused.backward(upstream);
+      const Tensor<float> fused_grad = x.grad(), fused_dgamma = norm.weight.grad();
+      const Tensor<float> fused_mean = norm.running_mean.value();
+      net.zero_grad();
+      norm.running_mean.value() = Tensor<float>::zeros({3});
+      norm.running_var.value() = Tensor<float>::ones({3});
+      Var<float> x2(input, true);
+      Var<float> separate = net[1].forward(net[0].forward(x2));  // the layers one by one
+      separate.backward(upstream);
+      CHECK(fused.value().to_vector() == separate.value().to_vector());
+      // the gradients agree to rounding: the plane sums run over differently aligned memory
+      for (std::size_t i = 0; i < input.size(); ++i) CHECK(fused_grad[i] == Approx(x2.grad()[i]).margin(1e-6));
+      for (std::size_t c = 0; c < 3; ++c) CHECK(fused_dgamma[c] == Approx(norm.weight.grad()[c]).margin(1e-6));
+      CHECK(fused_mean.to_vector() == norm.running_mean.value().to_vector());
+      net.zero_grad();
+      norm.running_mean.value() = Tensor<float>::zeros({3});
+      norm.running_var.value() = Tensor<float>::ones({3});
+    }
+  }
+}
+
 TEST_CASE("Sequential: gradients through Conv2D, BatchNorm, LeakyReLU, Flatten, Dense", "[nn][gradcheck]") {
   manual_seed(109);
   Rng rng(109);

@@ -40,6 +40,7 @@ template <class T>
 class LeakyReLU : public Module<T> {
  public:
   explicit LeakyReLU(double alpha = 0.01) : alpha_(alpha) {}
+  double alpha() const { return alpha_; }
   Var<T> forward(const Var<T>& x) override { return leaky_relu(x, T(alpha_)); }
   std::string repr() const override {
     std::ostringstream os;

@@ -1,13 +1,18 @@
 // tessera/nn/sequential.hpp — Sequential<T>: layers applied in order, named "0", "1", ... as in
-// PyTorch's nn.Sequential, so state-dict names match ("0.weight", "2.running_mean").
+// PyTorch's nn.Sequential, so state-dict names match ("0.weight", "2.running_mean"). A
+// BatchNorm followed by a ReLU or LeakyReLU runs as one fused op.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include "activations.hpp"
+#include "batchnorm.hpp"
 #include "module.hpp"
 
 namespace tessera::nn {
@@ -36,6 +41,13 @@ class Sequential : public Module<T> {
   Var<T> forward(const Var<T>& x) override {
     Var<T> h = x;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
+      if (const auto slope = fused_rectifier(i)) {  // layers i and i + 1 as one op
+        ProfileScope scope([&] { return std::to_string(i) + "+" + std::to_string(i + 1) + " " + layers_[i]->repr() + " + " +
+                                        layers_[i + 1]->repr(); });
+        h = static_cast<BatchNorm<T>&>(*layers_[i]).forward_rectified(h, *slope);
+        ++i;
+        continue;
+      }
       ProfileScope scope([&] { return std::to_string(i) + " " + layers_[i]->repr(); });
       h = layers_[i]->forward(h);
     }
@@ -58,6 +70,18 @@ class Sequential : public Module<T> {
   }
 
  private:
+  /// The rectifier's slope when layer i is a BatchNorm and layer i + 1 a ReLU (0) or a
+  /// LeakyReLU with α ≥ 0 (α), both of exactly those types: batch_norm then applies it in the
+  /// same passes, with the same numbers (a NaN stays NaN where relu() would make it 0).
+  std::optional<double> fused_rectifier(std::size_t i) const {
+    if (i + 1 >= layers_.size() || typeid(*layers_[i]) != typeid(BatchNorm<T>)) return std::nullopt;
+    const Module<T>& next = *layers_[i + 1];
+    if (typeid(next) == typeid(ReLU<T>)) return 0.0;
+    if (typeid(next) == typeid(LeakyReLU<T>) && static_cast<const LeakyReLU<T>&>(next).alpha() >= 0)
+      return static_cast<const LeakyReLU<T>&>(next).alpha();
+    return std::nullopt;
+  }
+
   std::vector<std::shared_ptr<Module<T>>> layers_;
 };
 
