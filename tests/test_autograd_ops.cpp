@@ -311,14 +311,20 @@ double relative_difference(const Tensor<float>& a, const Tensor<double>& b) {
 }
 }  // namespace
 
-TEST_CASE("im2col + GEMM convolutions match direct loops on odd shapes, forward and backward", "[ops][conv][reference]") {
+TEST_CASE("im2col + GEMM convolutions match direct loops on odd shapes, forward and backward, at 1 and 2 threads", "[ops][conv][reference]") {
   struct Case {
     std::size_t batch, in_ch, out_ch, h, w, k, stride, padding;
   };
-  // batch 1 and 3; channels not multiples of the vector width; non-square images; strides 1-3
-  const Case cases[] = {{1, 3, 5, 7, 9, 3, 1, 1}, {3, 17, 7, 11, 9, 4, 2, 1}, {3, 5, 3, 10, 13, 3, 3, 2}, {1, 1, 33, 6, 6, 5, 2, 0}};
+  // batch 1, 3 and 5; channels not multiples of the vector width; non-square images; strides
+  // 1-3; images up to 18×20 (several per product) and 40×36 (one per product, 1440 positions);
+  // at 1 thread (one run of the batch) and 2 (a run per thread, or Eigen's threads for batch 1)
+  const Case cases[] = {{1, 3, 5, 7, 9, 3, 1, 1},   {3, 17, 7, 11, 9, 4, 2, 1}, {3, 5, 3, 10, 13, 3, 3, 2},
+                        {1, 1, 33, 6, 6, 5, 2, 0},  {5, 4, 6, 18, 20, 3, 1, 1}, {3, 2, 3, 40, 36, 3, 1, 1}};
+  const int saved_threads = num_threads();
+  for (int threads : {1, 2})
   for (const Case& t : cases) {
-    CAPTURE(t.batch, t.in_ch, t.out_ch, t.h, t.w, t.k, t.stride, t.padding);
+    set_num_threads(threads);
+    CAPTURE(threads, t.batch, t.in_ch, t.out_ch, t.h, t.w, t.k, t.stride, t.padding);
     Rng rng(41);
     const std::size_t oh = (t.h + 2 * t.padding - t.k) / t.stride + 1, ow = (t.w + 2 * t.padding - t.k) / t.stride + 1;
     const Tensor<double> x = Tensor<double>::randn({t.batch, t.in_ch, t.h, t.w}, rng);
@@ -366,6 +372,7 @@ TEST_CASE("im2col + GEMM convolutions match direct loops on odd shapes, forward 
     CHECK(relative_difference(zf.grad(), dz) < 1e-5);
     CHECK(relative_difference(vf.grad(), dv) < 1e-5);
   }
+  set_num_threads(saved_threads);
 }
 
 TEST_CASE("linear (Eigen GEMM) matches direct loops on odd shapes, forward and backward", "[ops][reference]") {
