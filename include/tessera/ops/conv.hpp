@@ -15,7 +15,9 @@
 // Why one image at a time: one image's columns (≤ ~1 MB for the DCGAN and texture models)
 // stay in the core's cache between im2col and the product, the product writes NCHW
 // directly, and nothing batch-sized is kept for the backward (the weight gradient redoes
-// im2col from x). Each thread takes a contiguous run of images and multiplies serially.
+// im2col from x). Each thread takes a contiguous run of images and multiplies serially;
+// images with few output positions are multiplied a small group at a time (see
+// images_per_product), their columns side by side.
 #pragma once
 
 #include <algorithm>
@@ -93,9 +95,7 @@ template <class Body>
 void for_each_batch_part(std::size_t batch, std::size_t parts, Body&& body) {
   parallel_for(0, parts, 1, [&](std::size_t part) { body(part, batch * part / parts, batch * (part + 1) / parts); });
 }
-}  // namespace detail
 
-namespace detail {
 /// inside_range for every kernel row ki (rows) and column kj (cols), computed once per image
 /// rather than once per column-matrix row: they cost two divisions each.
 struct TapRanges {
@@ -184,6 +184,14 @@ void images_to_matrix(const T* images, std::size_t count, std::size_t channels, 
     for (std::size_t c = 0; c < channels; ++c)
       std::copy_n(images + (j * channels + c) * L, L, matrix + (c * count + j) * L);
 }
+/// The (C × count·L) matrix of `count` images: the images themselves when there is one
+/// (its NCHW slice is that matrix), else gathered into `scratch` by images_to_matrix.
+template <class T>
+const T* images_as_matrix(const T* images, std::size_t count, std::size_t channels, std::size_t L, Tensor<T>& scratch) {
+  if (count == 1) return images;
+  images_to_matrix(images, count, channels, L, scratch.data());
+  return scratch.data();
+}
 /// The inverse: one (C × count·L) product back into `count` NCHW images.
 template <class T>
 void matrix_to_images(const T* matrix, std::size_t count, std::size_t channels, std::size_t L, T* images) {
@@ -236,8 +244,7 @@ Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weig
     Tensor<T> gathered = group > 1 ? Tensor<T>::empty({out_ch, group * L}) : Tensor<T>();
     for (std::size_t n = first; n < last; n += group) {
       const std::size_t count = std::min(group, last - n), width = count * L;
-      const T* dy = grad_out.data() + n * out_ch * L;
-      if (count > 1) detail::images_to_matrix(dy, count, out_ch, L, gathered.data()), dy = gathered.data();
+      const T* dy = detail::images_as_matrix(grad_out.data() + n * out_ch * L, count, out_ch, L, gathered);
       detail::matrix_view(dcols.data(), rows, width).noalias() = w.transpose() * detail::matrix_view(dy, out_ch, width);
       for (std::size_t j = 0; j < count; ++j) {
         T* image = dx.data() + (n + j) * g.image_size();
@@ -266,8 +273,7 @@ Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, 
     Tensor<T> gathered = group > 1 ? Tensor<T>::empty({out_ch, group * L}) : Tensor<T>();
     for (std::size_t n = first; n < last; n += group) {
       const std::size_t count = std::min(group, last - n), width = count * L;
-      const T* dy = grad_out.data() + n * out_ch * L;
-      if (count > 1) detail::images_to_matrix(dy, count, out_ch, L, gathered.data()), dy = gathered.data();
+      const T* dy = detail::images_as_matrix(grad_out.data() + n * out_ch * L, count, out_ch, L, gathered);
       for (std::size_t j = 0; j < count; ++j) im2col(x.data() + (n + j) * g.image_size(), g, cols.data() + j * L, width);
       dw.noalias() += detail::matrix_view(dy, out_ch, width) * detail::matrix_view(cols.data(), rows, width).transpose();
     }
