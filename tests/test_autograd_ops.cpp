@@ -311,15 +311,19 @@ double relative_difference(const Tensor<float>& a, const Tensor<double>& b) {
 }
 }  // namespace
 
-TEST_CASE("im2col + GEMM convolutions match direct loops on odd shapes, forward and backward, at 1 and 2 threads", "[ops][conv][reference]") {
+TEST_CASE("im2col + packed GEMM convolutions match direct loops on odd shapes, forward and backward, at 1 and 2 threads", "[ops][conv][reference]") {
   struct Case {
     std::size_t batch, in_ch, out_ch, h, w, k, stride, padding;
   };
   // batch 1, 3 and 5; channels not multiples of the vector width; non-square images; strides
   // 1-3; images up to 18×20 (several per product) and 40×36 (one per product, 1440 positions);
-  // at 1 thread (one run of the batch) and 2 (a run per thread, or Eigen's threads for batch 1)
+  // 272 rows of columns (over the GEMM's 256-deep block); stride 2 over 70 columns (the
+  // split into phases in several 32-wide pieces); 13 output channels (GEMM panels of 12 and
+  // 4 rows); at 1 thread (one run of the batch) and 2 (a run per thread, or the GEMM's
+  // threads over its panels for batch 1)
   const Case cases[] = {{1, 3, 5, 7, 9, 3, 1, 1},   {3, 17, 7, 11, 9, 4, 2, 1}, {3, 5, 3, 10, 13, 3, 3, 2},
-                        {1, 1, 33, 6, 6, 5, 2, 0},  {5, 4, 6, 18, 20, 3, 1, 1}, {3, 2, 3, 40, 36, 3, 1, 1}};
+                        {1, 1, 33, 6, 6, 5, 2, 0},  {5, 4, 6, 18, 20, 3, 1, 1}, {3, 2, 3, 40, 36, 3, 1, 1},
+                        {3, 6, 13, 9, 70, 4, 2, 1}};
   const int saved_threads = num_threads();
   for (int threads : {1, 2})
   for (const Case& t : cases) {
@@ -373,6 +377,135 @@ TEST_CASE("im2col + GEMM convolutions match direct loops on odd shapes, forward 
     CHECK(relative_difference(vf.grad(), dv) < 1e-5);
   }
   set_num_threads(saved_threads);
+}
+
+namespace {
+Tensor<double> transposed(const Tensor<double>& m) {
+  const std::size_t rows = m.shape()[0], cols = m.shape()[1];
+  Tensor<double> t = Tensor<double>::empty({cols, rows});
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t j = 0; j < cols; ++j) t.at(j, i) = m.at(i, j);
+  return t;
+}
+
+// The packed GEMM against a triple loop in double: A (m × k) read through (row, col) strides,
+// B (k × n) packed half by rows (pack_rhs_run, in pieces that cross panels) and half by
+// columns (pack_rhs_columns, from Bᵀ), C with a leading dimension wider than n.
+template <class T>
+void check_packed_gemm(std::size_t m, std::size_t n, std::size_t k, bool transposed_a, bool accumulate) {
+  CAPTURE(m, n, k, transposed_a, accumulate, sizeof(T));
+  Rng rng(7);
+  const Tensor<double> a = Tensor<double>::randn({m, k}, rng), b = Tensor<double>::randn({k, n}, rng);
+  const std::size_t ldc = n + 3;
+  const Tensor<double> c0 = Tensor<double>::randn({m, ldc}, rng);
+  Tensor<double> expected = c0;
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j) {
+      double sum = accumulate ? c0.at(i, j) : 0.0;
+      for (std::size_t kk = 0; kk < k; ++kk) sum += a.at(i, kk) * b.at(kk, j);
+      expected.at(i, j) = sum;
+    }
+  const Tensor<T> a_t = transposed_a ? transposed(a).template cast<T>() : a.template cast<T>();  // (k × m) when transposed
+  const Tensor<T> b_t = transposed(b).template cast<T>(), bf = b.template cast<T>();
+  std::vector<T> packed_a(gemm::packed_lhs_size<T>(m, k)), packed_b(gemm::packed_rhs_size<T>(k, n), T(99));
+  if (transposed_a) gemm::pack_lhs(a_t.data(), m, k, 1, m, packed_a.data());
+  else gemm::pack_lhs(a_t.data(), m, k, k, 1, packed_a.data());
+  const std::size_t by_rows = k / 2, lanes = gemm::Tile<T>::lanes;
+  for (std::size_t kk = 0; kk < by_rows; ++kk)  // rows in pieces of 5 and 9, wherever the panels start
+    for (std::size_t j = 0; j < n;) {
+      const std::size_t piece = std::min<std::size_t>(j % 2 ? 9 : 5, n - j);
+      gemm::pack_rhs_run(bf.data() + kk * n + j, piece, kk, j, k, packed_b.data());
+      j += piece;
+    }
+  std::vector<T> rest(n * (k - by_rows));  // the other rows of B, as columns: Bᵀ's rows from by_rows on
+  for (std::size_t j = 0; j < n; ++j)
+    for (std::size_t kk = by_rows; kk < k; ++kk) rest[j * (k - by_rows) + kk - by_rows] = b_t.at(j, kk);
+  std::vector<T> packed_rest(gemm::packed_rhs_size<T>(k - by_rows, n));
+  for (std::size_t j0 = 0; j0 < n; j0 += lanes)
+    gemm::pack_rhs_columns(rest.data() + j0 * (k - by_rows), k - by_rows, j0, std::min(lanes, n - j0), k - by_rows,
+                           packed_rest.data());
+  gemm::zero_rhs_tail(k, n, packed_b.data());
+  gemm::zero_rhs_tail(k - by_rows, n, packed_rest.data());
+  for (std::size_t j0 = 0; j0 < n; j0 += gemm::Tile<T>::cols)  // splice the two packings: panel by panel, depth by depth
+    for (std::size_t kk = by_rows; kk < k; ++kk)
+      std::copy_n(packed_rest.data() + j0 * (k - by_rows) + (kk - by_rows) * gemm::Tile<T>::cols, gemm::Tile<T>::cols,
+                  packed_b.data() + j0 * k + kk * gemm::Tile<T>::cols);
+  Tensor<T> c = c0.template cast<T>();
+  gemm::multiply_packed(m, n, k, packed_a.data(), packed_b.data(), c.data(), ldc, accumulate);
+  double worst = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) worst = std::max(worst, std::abs(double(c[i]) - expected[i]));
+  CHECK(worst < (sizeof(T) == 4 ? 1e-4 : 1e-11) * std::sqrt(double(k) + 1));
+}
+}  // namespace
+
+TEST_CASE("packed GEMM matches a triple loop: odd sizes, every panel height, depth blocks, strided and transposed operands",
+          "[ops][reference][gemm]") {
+  // m: one row, panels of 12, 8 and 4 rows and padded ones; n: under, at and over a 32-column
+  // panel; k: over the 256-deep block, and 1
+  for (const auto& [m, n, k] : {std::array<std::size_t, 3>{1, 1, 1}, {13, 33, 7}, {4, 32, 300}, {12, 31, 17},
+                                 {20, 65, 513}, {29, 100, 40}, {64, 16, 2}})
+    for (bool transposed : {false, true})
+      for (bool accumulate : {false, true}) {
+        check_packed_gemm<float>(m, n, k, transposed, accumulate);
+        check_packed_gemm<double>(m, n, k, transposed, accumulate);
+      }
+  // threaded over B's panels outside a parallel region: the same numbers at 1 and 2 threads
+  const int saved = num_threads();
+  Rng rng(8);
+  const Tensor<float> a = Tensor<float>::randn({37, 70}, rng), b = Tensor<float>::randn({70, 200}, rng);
+  std::vector<float> pa(gemm::packed_lhs_size<float>(37, 70)), pb(gemm::packed_rhs_size<float>(70, 200));
+  gemm::pack_lhs(a.data(), 37, 70, 70, 1, pa.data());
+  for (std::size_t kk = 0; kk < 70; ++kk) gemm::pack_rhs_run(b.data() + kk * 200, 200, kk, 0, 70, pb.data());
+  gemm::zero_rhs_tail<float>(70, 200, pb.data());
+  std::vector<float> one(37 * 200), two(37 * 200);
+  set_num_threads(1);
+  gemm::multiply_packed(37, 200, 70, pa.data(), pb.data(), one.data(), 200, false);
+  set_num_threads(2);
+  gemm::multiply_packed(37, 200, 70, pa.data(), pb.data(), two.data(), 200, false);
+  set_num_threads(saved);
+  CHECK(one == two);
+}
+
+TEST_CASE("stride phases: split_phases places each pixel, merge_phases is its adjoint, float's fast path agrees",
+          "[ops][conv][reference]") {
+  // (C, H, W, k, s, p): strides 1-3, odd widths over 32 (several chunks of the stride-2 path)
+  for (const auto& [c, h, w, k, s, p] : {std::array<std::size_t, 6>{2, 5, 7, 3, 1, 1}, {3, 9, 70, 4, 2, 1},
+                                          {1, 6, 33, 4, 2, 0}, {2, 7, 8, 3, 3, 2}, {1, 4, 40, 2, 2, 3}}) {
+    CAPTURE(c, h, w, k, s, p);
+    const ConvGeometry g = conv_geometry("test", c, h, w, k, s, p);
+    Rng rng(12);
+    const Tensor<double> x = Tensor<double>::randn({c, h, w}, rng);
+    std::vector<double> planes(g.planes_size(), 42.0);
+    split_phases(x.data(), g, planes.data());
+    // pixel (c, ih, iw) at padded (i, j) = (ih + p, iw + p): plane (c, i mod s, j mod s), row i / s, column j / s
+    std::size_t placed = 0;
+    for (std::size_t ci = 0; ci < c; ++ci)
+      for (std::size_t ih = 0; ih < h; ++ih)
+        for (std::size_t iw = 0; iw < w; ++iw) {
+          const std::size_t i = ih + p, j = iw + p;
+          const std::size_t at = ((ci * s + i % s) * s + j % s) * g.plane_rows() * g.plane_cols() + (i / s) * g.plane_cols() + j / s;
+          placed += planes[at] == x.at(ci, ih, iw);
+        }
+    CHECK(placed == x.size());
+    double sum_planes = 0;
+    for (double v : planes) sum_planes += std::abs(v);
+    CHECK(sum_planes == Approx(x.array().abs().sum()));  // everything else is zero padding
+    // ⟨split(x), q⟩ = ⟨x, merge(q)⟩
+    Tensor<double> q = Tensor<double>::randn({g.planes_size()}, rng), back = Tensor<double>::empty(x.shape());
+    merge_phases(q.data(), g, back.data());
+    double lhs = 0;
+    for (std::size_t i = 0; i < planes.size(); ++i) lhs += planes[i] * q[i];
+    CHECK(lhs == Approx((x.array() * back.array()).sum()));
+    // float (AVX-512's stride-2 path where built) against double (the generic loops)
+    const Tensor<float> xf = x.cast<float>();
+    std::vector<float> planes_f(g.planes_size());
+    split_phases(xf.data(), g, planes_f.data());
+    for (std::size_t i = 0; i < planes.size(); ++i) CHECK(planes_f[i] == float(planes[i]));
+    Tensor<float> back_f = Tensor<float>::empty(x.shape());
+    const Tensor<float> qf = q.cast<float>();
+    merge_phases(qf.data(), g, back_f.data());
+    for (std::size_t i = 0; i < back.size(); ++i) CHECK(back_f[i] == float(back[i]));
+  }
 }
 
 TEST_CASE("linear (Eigen GEMM) matches direct loops on odd shapes, forward and backward", "[ops][reference]") {

@@ -1,5 +1,5 @@
 // tessera/ops/conv.hpp — 2-D convolution and transposed convolution, lowered to matrix
-// products by im2col / col2im, one image at a time.
+// products by im2col / col2im, one image at a time, on the packed GEMM of gemm.hpp.
 //
 // Layouts (PyTorch's): input (N, C, H, W); conv weight (O, C, k, k); transposed-conv weight
 // (Cin, Cout, k, k). With L = Ho·Wo output positions, im2col turns image n into a matrix
@@ -12,12 +12,14 @@
 // is conv2d's forward, and its weight gradient is conv2d's with the roles of x and dy swapped.
 // So the three kernels below serve both layers.
 //
-// Why one image at a time: one image's columns (≤ ~1 MB for the DCGAN and texture models)
-// stay in the core's cache between im2col and the product, the product writes NCHW
-// directly, and nothing batch-sized is kept for the backward (the weight gradient redoes
-// im2col from x). Each thread takes a contiguous run of images and multiplies serially;
-// images with few output positions are multiplied a small group at a time (see
-// images_per_product), their columns side by side.
+// Why one image at a time: one image's columns stay in the core's cache between im2col and
+// the product, the product writes NCHW directly, and nothing batch-sized is kept for the
+// backward (the weight gradient redoes im2col from x). Each thread takes a contiguous run of
+// images; images with few output positions are multiplied a small group at a time (see
+// images_per_product), their columns side by side. The weights are packed for the GEMM once
+// per call, and im2col writes its columns straight in the GEMM's packed order. im2col reads
+// the image through its stride phases (split_phases), where every row of the columns is a
+// run of contiguous copies with no bounds to test.
 #pragma once
 
 #include <algorithm>
@@ -28,6 +30,7 @@
 #include "../autograd/var.hpp"
 #include "../core/flops.hpp"
 #include "../core/parallel.hpp"
+#include "gemm.hpp"
 
 namespace tessera {
 
@@ -41,6 +44,10 @@ struct ConvGeometry {
   std::size_t col_rows() const { return channels * kernel * kernel; }
   std::size_t positions() const { return out_height * out_width; }
   std::size_t image_size() const { return channels * height * width; }
+  // the image's phase planes (see split_phases): stride² per channel, each this size
+  std::size_t plane_rows() const { return (height + 2 * padding + stride - 1) / stride; }
+  std::size_t plane_cols() const { return (width + 2 * padding + stride - 1) / stride; }
+  std::size_t planes_size() const { return channels * stride * stride * plane_rows() * plane_cols(); }
 };
 
 /// Geometry of a convolution over a (C, H, W) image: Ho = (H + 2p − k) / s + 1.
@@ -63,24 +70,6 @@ inline ConvGeometry conv_geometry(const char* op, std::size_t channels, std::siz
 }
 
 namespace detail {
-/// The output indices o in [0, out) whose input index o·s − p + tap lies in [0, in), as
-/// [first, last): the loops below run branch-free between them and zero-fill outside.
-inline std::pair<std::size_t, std::size_t> inside_range(std::size_t out, std::size_t in, std::size_t stride,
-                                                        std::size_t padding, std::size_t tap) {
-  const std::size_t first = tap >= padding ? 0 : (padding - tap + stride - 1) / stride;
-  const std::size_t last = in + padding > tap ? std::min(out, (in + padding - tap - 1) / stride + 1) : 0;
-  return {std::min(first, last), last};
-}
-
-template <class T>
-typename Tensor<T>::MatrixMap matrix_view(T* data, std::size_t rows, std::size_t cols) {
-  return typename Tensor<T>::MatrixMap(data, Eigen::Index(rows), Eigen::Index(cols));
-}
-template <class T>
-typename Tensor<T>::ConstMatrixMap matrix_view(const T* data, std::size_t rows, std::size_t cols) {
-  return typename Tensor<T>::ConstMatrixMap(data, Eigen::Index(rows), Eigen::Index(cols));
-}
-
 /// How many contiguous runs of images a batch is split into: one per thread when every
 /// thread gets an image (each then multiplies serially), else one run whose products Eigen
 /// threads itself — one level of threading either way.
@@ -96,77 +85,211 @@ void for_each_batch_part(std::size_t batch, std::size_t parts, Body&& body) {
   parallel_for(0, parts, 1, [&](std::size_t part) { body(part, batch * part / parts, batch * (part + 1) / parts); });
 }
 
-/// inside_range for every kernel row ki (rows) and column kj (cols), computed once per image
-/// rather than once per column-matrix row: they cost two divisions each.
-struct TapRanges {
-  std::vector<std::pair<std::size_t, std::size_t>> rows, cols;
-  explicit TapRanges(const ConvGeometry& g) {
-    for (std::size_t tap = 0; tap < g.kernel; ++tap) {
-      rows.push_back(inside_range(g.out_height, g.height, g.stride, g.padding, tap));
-      cols.push_back(inside_range(g.out_width, g.width, g.stride, g.padding, tap));
-    }
-  }
-};
 }  // namespace detail
 
-/// One image (C, H, W) → its columns: row r = (c, ki, kj), column oh·Wo + ow holds
-/// x[c, oh·s − p + ki, ow·s − p + kj] (zero outside the image). Row r starts at cols + r·ld
-/// (ld = L for one image alone; wider when several images' columns sit side by side).
+// im2col reads each padded pixel (i, j) = (oh·s + ki, ow·s + kj) of the image. Split first
+// into its stride phases, the image makes every row of the columns a run of contiguous copies:
+// padded pixel (i, j) of channel c lives in plane (c, i mod s, j mod s) at (i / s, j / s), so
+// tap (ki, kj) of output row oh is plane (c, ki mod s, kj mod s), row oh + ki / s, columns
+// kj / s .. kj / s + Wo − 1. The padding is the planes' zero border: no bounds in the loops.
+// (For stride 1 the one plane per channel is the zero-padded image.)
+
+namespace detail {
+/// The image columns iw with (iw + p) mod s = b for one column phase b: `count` of them from
+/// `first`, at plane (·, ·, b)'s columns from (first + p) / s; `offset` adds phase b's plane.
+struct ColumnPhase {
+  std::size_t first, count, offset;
+};
+inline std::vector<ColumnPhase> column_phases(const ConvGeometry& g) {
+  const std::size_t s = g.stride, p = g.padding;
+  std::vector<ColumnPhase> phases;
+  for (std::size_t b = 0; b < s; ++b) {
+    const std::size_t first = (b + s - p % s) % s;
+    if (first < g.width)
+      phases.push_back({first, (g.width - first + s - 1) / s, b * g.plane_rows() * g.plane_cols() + (first + p) / s});
+  }
+  return phases;
+}
+
+/// visit(image row, plane row) for every image row of every channel: image row ih of channel c
+/// is padded row i = ih + p, which is row i / s of planes (c, i mod s, b) — plane row points
+/// into phase b = 0's, and phase b's is b·plane_rows·plane_cols further.
+template <class T, class Visit>
+void for_each_phase_row(const ConvGeometry& g, T* planes, Visit visit) {
+  const std::size_t s = g.stride, p = g.padding, plane = g.plane_rows() * g.plane_cols();
+  for (std::size_t c = 0; c < g.channels; ++c)
+    for (std::size_t ih = 0, a = p % s, row = p / s; ih < g.height; ++ih) {
+      visit(c * g.height + ih, planes + (c * s + a) * s * plane + row * g.plane_cols());
+      if (++a == s) a = 0, ++row;  // the next padded row
+    }
+}
+
+/// Copies every s-th element from `from` to consecutive `to` (or the reverse when `Gather` is
+/// false), `count` times.
+template <bool Gather, class T>
+void copy_strided(const T* from, T* to, std::size_t count, std::size_t s) {
+  for (std::size_t i = 0; i < count; ++i) Gather ? to[i] = from[i * s] : to[i * s] = from[i];
+}
+
+#if defined(__AVX512F__)
+/// Stride 2's split of one row, 32 floats at a time: in[2m] → even[m], in[2m + 1] → odd[m]
+/// (Deinterleave) or back (Interleave = the adjoint).
+template <bool Deinterleave>
+void stride2_row(float* in, std::size_t width, float* even, float* odd) {
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  for (std::size_t i = 0; i < width; i += 32) {
+    const std::size_t rest = std::min<std::size_t>(32, width - i);
+    const __mmask16 first = __mmask16((1u << std::min<std::size_t>(16, rest)) - 1);
+    const __mmask16 second = rest > 16 ? __mmask16((1u << (rest - 16)) - 1) : 0;
+    const __mmask16 to_even = __mmask16((1u << ((rest + 1) / 2)) - 1), to_odd = __mmask16((1u << (rest / 2)) - 1);
+    if (Deinterleave) {
+      const __m512 a = _mm512_maskz_loadu_ps(first, in + i), b = _mm512_maskz_loadu_ps(second, in + i + 16);
+      _mm512_mask_storeu_ps(even + i / 2, to_even, _mm512_permutex2var_ps(a, evens, b));
+      _mm512_mask_storeu_ps(odd + i / 2, to_odd, _mm512_permutex2var_ps(a, odds, b));
+    } else {
+      const __m512 e = _mm512_maskz_loadu_ps(to_even, even + i / 2), o = _mm512_maskz_loadu_ps(to_odd, odd + i / 2);
+      _mm512_mask_storeu_ps(in + i, first, _mm512_permutex2var_ps(e, low, o));
+      _mm512_mask_storeu_ps(in + i + 16, second, _mm512_permutex2var_ps(e, high, o));
+    }
+  }
+}
+#endif
+
+/// One image row ↔ its place in the planes (Split: image → planes; else the reverse).
+template <bool Split, class T>
+void move_phase_row(T* image_row, const ConvGeometry& g, const std::vector<ColumnPhase>& phases, T* plane_row) {
+  const std::size_t s = g.stride, p = g.padding;
+  if (s == 1) {  // the padded row: a shifted copy
+    Split ? gemm::copy_run(image_row, g.width, plane_row + p) : gemm::copy_run(plane_row + p, g.width, image_row);
+    return;
+  }
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (s == 2) {  // even columns to one phase, odd to the other
+      const std::size_t plane = g.plane_rows() * g.plane_cols();
+      stride2_row<Split>(image_row, g.width, plane_row + (p % 2) * plane + p / 2, plane_row + ((p + 1) % 2) * plane + (p + 1) / 2);
+      return;
+    }
+#endif
+  for (const ColumnPhase& phase : phases)
+    copy_strided<Split>(Split ? image_row + phase.first : plane_row + phase.offset,
+                        Split ? plane_row + phase.offset : image_row + phase.first, phase.count, s);
+}
+}  // namespace detail
+
+/// Image (C, H, W) → its zero-padded stride phases (planes_size() values).
 template <class T>
-void im2col(const T* image, const ConvGeometry& g, T* cols, std::size_t ld = 0) {
-  const std::size_t k = g.kernel, s = g.stride, p = g.padding, wo = g.out_width, L = g.positions();
-  const detail::TapRanges inside(g);
-  T* dst = cols;
+void split_phases(const T* image, const ConvGeometry& g, T* planes) {
+  std::fill(planes, planes + g.planes_size(), T(0));
+  const std::vector<detail::ColumnPhase> phases = detail::column_phases(g);
+  detail::for_each_phase_row(g, planes, [&](std::size_t row, T* plane_row) {
+    detail::move_phase_row<true>(const_cast<T*>(image + row * g.width), g, phases, plane_row);  // (read only)
+  });
+}
+
+/// The adjoint of split_phases: each image pixel from its place in the planes (the padding,
+/// which no pixel reads, is dropped).
+template <class T>
+void merge_phases(const T* planes, const ConvGeometry& g, T* image) {
+  const std::vector<detail::ColumnPhase> phases = detail::column_phases(g);
+  detail::for_each_phase_row(g, const_cast<T*>(planes), [&](std::size_t row, T* plane_row) {
+    detail::move_phase_row<false>(image + row * g.width, g, phases, plane_row);  // (planes read only)
+  });
+}
+
+/// visit(r, offset) for each row r = (c, ki, kj) of the columns, in order: tap (ki, kj) of
+/// channel c reads plane (c, ki mod s, kj mod s) from row ki / s, column kj / s — `offset`
+/// into the image's planes — and output row oh's Wo values from offset + oh·plane_cols().
+template <class Visit>
+void for_each_tap(const ConvGeometry& g, Visit visit) {
+  const std::size_t k = g.kernel, s = g.stride, plane = g.plane_rows() * g.plane_cols();
+  std::vector<std::size_t> row_offset(k), col_offset(k);  // the divisions, once per call
+  for (std::size_t tap = 0; tap < k; ++tap) {
+    row_offset[tap] = (tap % s) * s * plane + (tap / s) * g.plane_cols();
+    col_offset[tap] = (tap % s) * plane + tap / s;
+  }
+  std::size_t r = 0;
   for (std::size_t c = 0; c < g.channels; ++c)
     for (std::size_t ki = 0; ki < k; ++ki)
-      for (std::size_t kj = 0; kj < k; ++kj, dst += ld ? ld : L) {
-        const auto [oh_first, oh_last] = inside.rows[ki];
-        const auto [ow_first, ow_last] = inside.cols[kj];
-        // one fill of the whole row when any of it is padding (per output row, fills of one
-        // or two values become memset calls that cost more than the copy)
-        if (oh_first > 0 || oh_last < g.out_height || ow_first > 0 || ow_last < wo) std::fill(dst, dst + L, T(0));
-        for (std::size_t oh = oh_first; oh < oh_last; ++oh) {
-          // from x[c, oh·s − p + ki, ow_first·s − p + kj] on, in range: oh ≥ oh_first, ow ≥ ow_first
-          const T* in = image + (c * g.height + oh * s + ki - p) * g.width + ow_first * s + kj - p;
-          T* out = dst + oh * wo + ow_first;
-          if (s == 1)  // contiguous: a vector copy
-            std::copy(in, in + (ow_last - ow_first), out);
-          else
-            for (std::size_t i = 0; i < ow_last - ow_first; ++i) out[i] = in[i * s];
-        }
-      }
+      for (std::size_t kj = 0; kj < k; ++kj) visit(r++, c * s * s * plane + row_offset[ki] + col_offset[kj]);
 }
+
+/// A piece of a row of the columns: `length` values read from the planes at tap offset +
+/// `from`, written at `to` (from the row's start).
+struct ColumnRun {
+  std::size_t from, to, length;
+};
+
+/// The runs that make each row of `count` images' columns side by side: image j's output row
+/// oh is read at j·planes_size + oh·plane_cols and is columns j·L + oh·Wo. With `panel` > 0 the
+/// row goes to the packed GEMM's B of depth k (gemm::pack_rhs_run's layout): runs are cut at
+/// its panels and `to` is the packed offset (row r adds r·panel). Computed once per group, they
+/// leave each tap a plain loop of copies.
+inline std::vector<ColumnRun> column_runs(const ConvGeometry& g, std::size_t count, std::size_t panel = 0,
+                                          std::size_t k = 0) {
+  std::vector<ColumnRun> runs;
+  for (std::size_t j = 0; j < count; ++j)
+    for (std::size_t oh = 0; oh < g.out_height; ++oh) {
+      std::size_t from = j * g.planes_size() + oh * g.plane_cols(), column = (j * g.out_height + oh) * g.out_width;
+      for (std::size_t left = g.out_width; left > 0;) {
+        const std::size_t lane = panel ? column % panel : 0, length = panel ? std::min(left, panel - lane) : left;
+        runs.push_back({from, panel ? (column - lane) * k + lane : column, length});
+        from += length, column += length, left -= length;
+      }
+    }
+  return runs;
+}
+
+/// One image (C, H, W) → its columns, (C·k·k) rows of L: row r = (c, ki, kj) holds
+/// x[c, oh·s − p + ki, ow·s − p + kj] at oh·Wo + ow (zero in the padding), from cols + r·ld
+/// (ld = L by default).
+template <class T>
+void im2col(const T* image, const ConvGeometry& g, T* cols, std::size_t ld = 0) {
+  std::vector<T> planes(g.planes_size());
+  split_phases(image, g, planes.data());
+  const std::vector<ColumnRun> runs = column_runs(g, 1);
+  for_each_tap(g, [&](std::size_t r, std::size_t offset) {
+    for (const ColumnRun& run : runs)
+      gemm::copy_run(planes.data() + offset + run.from, run.length, cols + r * (ld ? ld : g.positions()) + run.to);
+  });
+}
+
+namespace detail {
+/// The adjoint of im2col's runs: adds row r of one image's columns (at `in`) into its planes.
+template <class T>
+void add_columns_row(const T* in, const ConvGeometry& g, std::size_t offset, T* planes) {
+  const std::size_t wo = g.out_width;
+  T* out = planes + offset;
+  for (std::size_t oh = 0; oh < g.out_height; ++oh, out += g.plane_cols(), in += wo)
+    for (std::size_t ow = 0; ow < wo; ++ow) out[ow] += in[ow];
+}
+}  // namespace detail
 
 /// The adjoint of im2col: image (C, H, W) = the sum of every column entry into the position
 /// it was read from, in a fixed order. Rows ld apart, as im2col.
 template <class T>
 void col2im(const T* cols, const ConvGeometry& g, T* image, std::size_t ld = 0) {
-  const std::size_t k = g.kernel, s = g.stride, p = g.padding, wo = g.out_width;
-  const detail::TapRanges inside(g);
-  std::fill(image, image + g.image_size(), T(0));
-  const T* src = cols;
-  for (std::size_t c = 0; c < g.channels; ++c)
-    for (std::size_t ki = 0; ki < k; ++ki)
-      for (std::size_t kj = 0; kj < k; ++kj, src += ld ? ld : g.positions()) {
-        const auto [oh_first, oh_last] = inside.rows[ki];
-        const auto [ow_first, ow_last] = inside.cols[kj];
-        for (std::size_t oh = oh_first; oh < oh_last; ++oh) {
-          T* out = image + (c * g.height + oh * s + ki - p) * g.width + ow_first * s + kj - p;
-          const T* in = src + oh * wo + ow_first;
-          if (s == 1)
-            for (std::size_t i = 0; i < ow_last - ow_first; ++i) out[i] += in[i];
-          else
-            for (std::size_t i = 0; i < ow_last - ow_first; ++i) out[i * s] += in[i];
-        }
-      }
+  std::vector<T> planes(g.planes_size(), T(0));
+  for_each_tap(g, [&](std::size_t r, std::size_t offset) {
+    detail::add_columns_row(cols + r * (ld ? ld : g.positions()), g, offset, planes.data());
+  });
+  merge_phases(planes.data(), g, image);
 }
 
 namespace detail {
-/// Images per product: small images (under 256 output positions) are multiplied several at
-/// a time, so that each product is wide enough for the GEMM's register tiles (Eigen's SGEMM
-/// on one core: 110 → 124 GFLOP/s from 49 to 294 columns, 52 → 113 from 16 to 256).
-inline std::size_t images_per_product(std::size_t positions) {
-  return std::max<std::size_t>(1, 256 / std::max<std::size_t>(positions, 1));
+/// Images per product: one, unless that leaves more than an eighth of the GEMM's last
+/// panel (32 columns for float with AVX-512) empty, then the fewest side by side that do not (7×7 outputs: 49 of 64
+/// columns used alone, 147 of 160 three at a time). Fewer images keep the packed columns
+/// small enough for the core's cache.
+template <class T>
+std::size_t images_per_product(std::size_t positions) {
+  constexpr std::size_t panel = gemm::Tile<T>::cols;
+  std::size_t count = 1;
+  while (count < 16 && 8 * count * positions < 7 * gemm::round_up(count * positions, panel)) ++count;
+  return count;
 }
 
 /// image[c, ·] += bias[c] over one (C, L) image: done per image while it is in cache.
@@ -176,33 +299,60 @@ void add_bias(T* image, const T* bias, std::size_t channels, std::size_t L) {
     for (std::size_t l = 0; l < L; ++l) image[c * L + l] += bias[c];
 }
 
-/// `count` images (count, C, L) → one (C × count·L) matrix with image j in columns
-/// [j·L, (j + 1)·L): the layout a product over several images reads.
+/// `count` NCHW images (C, L) → one (C × count·L) matrix with image j in columns
+/// [j·L, (j + 1)·L): a group's operand side by side.
 template <class T>
 void images_to_matrix(const T* images, std::size_t count, std::size_t channels, std::size_t L, T* matrix) {
   for (std::size_t j = 0; j < count; ++j)
     for (std::size_t c = 0; c < channels; ++c)
       std::copy_n(images + (j * channels + c) * L, L, matrix + (c * count + j) * L);
 }
-/// The (C × count·L) matrix of `count` images: the images themselves when there is one
-/// (its NCHW slice is that matrix), else gathered into `scratch` by images_to_matrix.
-template <class T>
-const T* images_as_matrix(const T* images, std::size_t count, std::size_t channels, std::size_t L, Tensor<T>& scratch) {
-  if (count == 1) return images;
-  images_to_matrix(images, count, channels, L, scratch.data());
-  return scratch.data();
-}
-/// The inverse: one (C × count·L) product back into `count` NCHW images.
+/// The inverse for a whole product: one (C × count·L) matrix back into `count` NCHW images.
 template <class T>
 void matrix_to_images(const T* matrix, std::size_t count, std::size_t channels, std::size_t L, T* images) {
   for (std::size_t j = 0; j < count; ++j)
     for (std::size_t c = 0; c < channels; ++c)
       std::copy_n(matrix + (c * count + j) * L, L, images + (j * channels + c) * L);
 }
+/// `count` images' phase planes, one after another.
+template <class T>
+void split_images(const T* images, std::size_t count, const ConvGeometry& g, T* planes) {
+  for (std::size_t j = 0; j < count; ++j) split_phases(images + j * g.image_size(), g, planes + j * g.planes_size());
+}
+/// A thread's buffers for its groups of images, allocated by the first group and reused.
+template <class T>
+struct GroupScratch {
+  Tensor<T> planes, packed, staged, product;
+};
+template <class T>
+T* buffer(Tensor<T>& t, std::size_t size) {
+  if (t.size() < size) t = Tensor<T>::empty({size});
+  return t.data();
+}
+
+/// body(scratch, part, n, count) for each group of `count` images from image n: each thread
+/// takes a contiguous run of the batch (part), `images_per_product` at a time.
+template <class T, class Body>
+void for_each_image_group(std::size_t batch, std::size_t positions, Body&& body) {
+  const std::size_t parts = batch_parts(batch);
+  for_each_batch_part(batch, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
+    const std::size_t group = std::min(images_per_product<T>(positions), last - first);
+    GroupScratch<T> scratch;
+    for (std::size_t n = first; n < last; n += group) body(scratch, part, n, std::min(group, last - n));
+  });
+}
+
+/// A (m × k) packed once for every image: A(i, kk) = a[i·row_stride + kk·col_stride].
+template <class T>
+Tensor<T> packed_lhs(const T* a, std::size_t m, std::size_t k, std::size_t row_stride, std::size_t col_stride) {
+  Tensor<T> packed = Tensor<T>::empty({gemm::packed_lhs_size<T>(m, k)});
+  gemm::pack_lhs(a, m, k, row_stride, col_stride, packed.data());
+  return packed;
+}
 }  // namespace detail
 
-// The three kernels below walk each thread's run of images `group` at a time; one image's
-// (C × L) matrix is its NCHW slice, so a group of one reads and writes in place.
+// The three kernels below multiply with the packed GEMM (gemm.hpp): the weights are packed
+// once per call, and each group's other operand is packed as it is made.
 
 /// Convolution forward: y (N, O, Ho, Wo), Y_n = W[O × C·k·k] · im2col(X_n) (+ bias[o]).
 template <class T>
@@ -210,20 +360,22 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
   const std::size_t batch = x.shape()[0], out_ch = weight.shape()[0], rows = g.col_rows(), L = g.positions();
   Tensor<T> y = Tensor<T>::empty({batch, out_ch, g.out_height, g.out_width});
   detail::count_matmul_flops(out_ch, batch * L, rows);
-  const auto w = weight.matrix(out_ch, rows);
-  const std::size_t parts = detail::batch_parts(batch);
-  detail::for_each_batch_part(batch, parts, [&](std::size_t, std::size_t first, std::size_t last) {
-    const std::size_t group = std::min(detail::images_per_product(L), last - first);
-    Tensor<T> cols = Tensor<T>::empty({rows, group * L});
-    Tensor<T> product = group > 1 ? Tensor<T>::empty({out_ch, group * L}) : Tensor<T>();
-    for (std::size_t n = first; n < last; n += group) {
-      const std::size_t count = std::min(group, last - n), width = count * L;
-      for (std::size_t j = 0; j < count; ++j) im2col(x.data() + (n + j) * g.image_size(), g, cols.data() + j * L, width);
-      T* out = count > 1 ? product.data() : y.data() + n * out_ch * L;
-      detail::matrix_view(out, out_ch, width).noalias() = w * detail::matrix_view(cols.data(), rows, width);
-      if (count > 1) detail::matrix_to_images(out, count, out_ch, L, y.data() + n * out_ch * L);
-      for (std::size_t j = 0; bias && j < count; ++j) detail::add_bias(y.data() + (n + j) * out_ch * L, bias, out_ch, L);
-    }
+  const Tensor<T> packed_w = detail::packed_lhs(weight.data(), out_ch, rows, rows, 1);
+  detail::for_each_image_group<T>(batch, L, [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
+    const std::size_t width = count * L;
+    T* planes = detail::buffer(scratch.planes, count * g.planes_size());
+    T* cols = detail::buffer(scratch.packed, gemm::packed_rhs_size<T>(rows, width));
+    detail::split_images(x.data() + n * g.image_size(), count, g, planes);
+    const std::vector<ColumnRun> runs = column_runs(g, count, gemm::Tile<T>::cols, rows);
+    for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col straight into packed order
+      T* packed_row = cols + r * gemm::Tile<T>::cols;
+      for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, packed_row + run.to);
+    });
+    gemm::zero_rhs_tail(rows, width, cols);
+    T* out = count > 1 ? detail::buffer(scratch.product, out_ch * width) : y.data() + n * out_ch * L;
+    gemm::multiply_packed(out_ch, width, rows, packed_w.data(), cols, out, width, false);
+    if (count > 1) detail::matrix_to_images(out, count, out_ch, L, y.data() + n * out_ch * L);
+    for (std::size_t j = 0; bias && j < count; ++j) detail::add_bias(y.data() + (n + j) * out_ch * L, bias, out_ch, L);
   });
   return y;
 }
@@ -236,21 +388,22 @@ Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weig
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
   Tensor<T> dx = Tensor<T>::empty({batch, g.channels, g.height, g.width});
   detail::count_matmul_flops(rows, batch * L, out_ch);
-  const auto w = weight.matrix(out_ch, rows);
-  const std::size_t parts = detail::batch_parts(batch);
-  detail::for_each_batch_part(batch, parts, [&](std::size_t, std::size_t first, std::size_t last) {
-    const std::size_t group = std::min(detail::images_per_product(L), last - first);
-    Tensor<T> dcols = Tensor<T>::empty({rows, group * L});
-    Tensor<T> gathered = group > 1 ? Tensor<T>::empty({out_ch, group * L}) : Tensor<T>();
-    for (std::size_t n = first; n < last; n += group) {
-      const std::size_t count = std::min(group, last - n), width = count * L;
-      const T* dy = detail::images_as_matrix(grad_out.data() + n * out_ch * L, count, out_ch, L, gathered);
-      detail::matrix_view(dcols.data(), rows, width).noalias() = w.transpose() * detail::matrix_view(dy, out_ch, width);
-      for (std::size_t j = 0; j < count; ++j) {
-        T* image = dx.data() + (n + j) * g.image_size();
-        col2im(dcols.data() + j * L, g, image, width);
-        if (bias) detail::add_bias(image, bias, g.channels, g.height * g.width);
-      }
+  const Tensor<T> packed_wt = detail::packed_lhs(weight.data(), rows, out_ch, 1, rows);  // Wᵀ
+  detail::for_each_image_group<T>(batch, L, [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
+    const std::size_t width = count * L;
+    T* dy = detail::buffer(scratch.packed, gemm::packed_rhs_size<T>(out_ch, width));
+    for (std::size_t o = 0; o < out_ch; ++o)
+      for (std::size_t j = 0; j < count; ++j) gemm::pack_rhs_run(grad_out.data() + ((n + j) * out_ch + o) * L, L, o, j * L, out_ch, dy);
+    gemm::zero_rhs_tail(out_ch, width, dy);
+    T* dcols = detail::buffer(scratch.product, rows * width);
+    gemm::multiply_packed(rows, width, out_ch, packed_wt.data(), dy, dcols, width, false);
+    T* planes = detail::buffer(scratch.planes, g.planes_size());
+    for (std::size_t j = 0; j < count; ++j) {  // col2im, image by image
+      std::fill(planes, planes + g.planes_size(), T(0));
+      for_each_tap(g, [&](std::size_t r, std::size_t offset) { detail::add_columns_row(dcols + r * width + j * L, g, offset, planes); });
+      T* image = dx.data() + (n + j) * g.image_size();
+      merge_phases(planes, g, image);
+      if (bias) detail::add_bias(image, bias, g.channels, g.height * g.width);
     }
   });
   return dx;
@@ -263,22 +416,36 @@ template <class T>
 Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, const ConvGeometry& g) {
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
   detail::count_matmul_flops(out_ch, rows, batch * L);
-  const std::size_t parts = detail::batch_parts(batch);
-  std::vector<Tensor<T>> partial(parts);
-  detail::for_each_batch_part(batch, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
-    partial[part] = Tensor<T>::zeros({out_ch, g.channels, g.kernel, g.kernel});
-    auto dw = partial[part].matrix(out_ch, rows);
-    const std::size_t group = std::min(detail::images_per_product(L), last - first);
-    Tensor<T> cols = Tensor<T>::empty({rows, group * L});
-    Tensor<T> gathered = group > 1 ? Tensor<T>::empty({out_ch, group * L}) : Tensor<T>();
-    for (std::size_t n = first; n < last; n += group) {
-      const std::size_t count = std::min(group, last - n), width = count * L;
-      const T* dy = detail::images_as_matrix(grad_out.data() + n * out_ch * L, count, out_ch, L, gathered);
-      for (std::size_t j = 0; j < count; ++j) im2col(x.data() + (n + j) * g.image_size(), g, cols.data() + j * L, width);
-      dw.noalias() += detail::matrix_view(dy, out_ch, width) * detail::matrix_view(cols.data(), rows, width).transpose();
+  std::vector<Tensor<T>> partial(detail::batch_parts(batch));
+  constexpr std::size_t block = gemm::Tile<T>::lanes;  // columns of im2col(X)ᵀ packed per transpose
+  detail::for_each_image_group<T>(batch, L, [&](auto& scratch, std::size_t part, std::size_t n, std::size_t count) {
+    const std::size_t width = count * L;
+    if (!partial[part].defined()) partial[part] = Tensor<T>::zeros({out_ch, g.channels, g.kernel, g.kernel});
+    // A = dY (O × width): its rows run along the positions, so packing transposes them
+    const T* dy_rows = grad_out.data() + n * out_ch * L;
+    if (count > 1) {  // the group's images side by side first
+      T* gathered = detail::buffer(scratch.staged, out_ch * width);
+      detail::images_to_matrix(dy_rows, count, out_ch, L, gathered);
+      dy_rows = gathered;
     }
+    T* dy = detail::buffer(scratch.product, gemm::packed_lhs_size<T>(out_ch, width));
+    gemm::pack_lhs(dy_rows, out_ch, width, width, 1, dy);
+    // B = im2col(X)ᵀ (width × C·k·k): its columns are im2col's rows, made `block` at a time
+    T* planes = detail::buffer(scratch.planes, count * g.planes_size());
+    T* cols_t = detail::buffer(scratch.packed, gemm::packed_rhs_size<T>(width, rows));
+    T* staged = detail::buffer(scratch.staged, block * width);
+    detail::split_images(x.data() + n * g.image_size(), count, g, planes);
+    const std::vector<ColumnRun> runs = column_runs(g, count);
+    for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col's rows, `block` at a time, then transposed
+      T* row = staged + (r % block) * width;
+      for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, row + run.to);
+      if (r % block == block - 1 || r == rows - 1) gemm::pack_rhs_columns(staged, width, r - r % block, r % block + 1, width, cols_t);
+    });
+    gemm::zero_rhs_tail(width, rows, cols_t);
+    gemm::multiply_packed(out_ch, rows, width, dy, cols_t, partial[part].data(), rows, true);
   });
-  for (std::size_t part = 1; part < parts; ++part) partial[0].array() += partial[part].array();
+  if (!partial[0].defined()) return Tensor<T>::zeros({out_ch, g.channels, g.kernel, g.kernel});  // an empty batch
+  for (std::size_t part = 1; part < partial.size(); ++part) partial[0].array() += partial[part].array();
   return std::move(partial[0]);
 }
 
