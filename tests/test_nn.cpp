@@ -206,9 +206,12 @@ TEST_CASE("Dropout: gradients with a fixed mask in training, identity in eval", 
   check_gradients("Dropout(0.3) eval", {x}, [&] { return drop.forward(x); });
 }
 
-TEST_CASE("Sequential fuses BatchNorm + ReLU / LeakyReLU: the same values (and gradients to rounding) as the layers one by one", "[nn][batchnorm]") {
+TEST_CASE("Sequential fuses BatchNorm + ReLU / LeakyReLU [+ MaxPool2D(k)]: the same values (and gradients to rounding) as the layers one by one", "[nn][batchnorm]") {
+  // pool 0: none; 2: AVX-512's split of rows for floats (70 columns: several pieces), a
+  // leftover row; 3: the generic window taps, leftover rows and columns
+  for (std::size_t pool : {0, 2, 3})
   for (double alpha : {-1.0, 0.0, 0.2}) {  // -1: ReLU; LeakyReLU(0) and LeakyReLU(0.2)
-    CAPTURE(alpha);
+    CAPTURE(pool, alpha);
     Rng rng(77);
     nn::Sequential<float> net;
     auto& norm = net.add<nn::BatchNorm>(3);
@@ -216,32 +219,60 @@ TEST_CASE("Sequential fuses BatchNorm + ReLU / LeakyReLU: the same values (and g
       net.add<nn::ReLU>();
     else
       net.add<nn::LeakyReLU>(alpha);
+    if (pool) net.add<nn::MaxPool2D>(pool);
     norm.weight.value() = Tensor<float>::uniform({3}, rng, 0.5f, 2.f);
+    norm.weight.value()[1] = -norm.weight.value()[1];  // a negative γ: the window's largest z is at its smallest x
     norm.bias.value() = Tensor<float>::randn({3}, rng);
-    const Tensor<float> input = Tensor<float>::randn({4, 3, 5, 6}, rng), upstream = Tensor<float>::randn({4, 3, 5, 6}, rng);
+    const Shape shape = pool == 2 ? Shape{2, 3, 9, 70} : Shape{4, 3, 5, 7};
+    const Tensor<float> input = Tensor<float>::randn(shape, rng);
     for (bool training : {true, false}) {
       net.train(training);
       Var<float> x(input, true);
       Var<float> fused = net.forward(x);
+      const Tensor<float> upstream = Tensor<float>::randn(fused.shape(), rng);
       fused.backward(upstream);
-      const Tensor<float> fused_grad = x.grad(), fused_dgamma = norm.weight.grad();
-      const Tensor<float> fused_mean = norm.running_mean.value();
+      const Tensor<float> fused_grad = x.grad(), fused_dgamma = norm.weight.grad(), fused_dbeta = norm.bias.grad();
+      const Tensor<float> fused_mean = norm.running_mean.value(), fused_var = norm.running_var.value();
       net.zero_grad();
       norm.running_mean.value() = Tensor<float>::zeros({3});
       norm.running_var.value() = Tensor<float>::ones({3});
       Var<float> x2(input, true);
       Var<float> separate = net[1].forward(net[0].forward(x2));  // the layers one by one
+      if (pool) separate = net[2].forward(separate);
       separate.backward(upstream);
       CHECK(fused.value().to_vector() == separate.value().to_vector());
       // the gradients agree to rounding: the plane sums run over differently aligned memory
-      for (std::size_t i = 0; i < input.size(); ++i) CHECK(fused_grad[i] == Approx(x2.grad()[i]).margin(1e-6));
-      for (std::size_t c = 0; c < 3; ++c) CHECK(fused_dgamma[c] == Approx(norm.weight.grad()[c]).margin(1e-6));
+      for (std::size_t i = 0; i < input.size(); ++i) CHECK(fused_grad[i] == Approx(x2.grad()[i]).margin(1e-5));
+      for (std::size_t c = 0; c < 3; ++c) {
+        CHECK(fused_dgamma[c] == Approx(norm.weight.grad()[c]).margin(1e-4));
+        CHECK(fused_dbeta[c] == Approx(norm.bias.grad()[c]).margin(1e-4));
+      }
       CHECK(fused_mean.to_vector() == norm.running_mean.value().to_vector());
+      CHECK(fused_var.to_vector() == norm.running_var.value().to_vector());
       net.zero_grad();
       norm.running_mean.value() = Tensor<float>::zeros({3});
       norm.running_var.value() = Tensor<float>::ones({3});
     }
   }
+}
+
+TEST_CASE("batch_norm fused with a rectifier and a max-pool: gradients in training and eval mode", "[nn][batchnorm][gradcheck]") {
+  Rng rng(78);
+  Tensor<double> distinct = Tensor<double>::empty({2, 3, 5, 7});  // no ties inside a window
+  for (std::size_t i = 0; i < distinct.size(); ++i) distinct[i] = std::sin(double(i) * 1.3) * 2 + double(i) * 1e-3;
+  for (std::size_t pool : {2, 3})
+    for (double slope : {0.0, 0.2})
+      for (bool training : {true, false}) {
+        Var<double> x(distinct, true), gamma(Tensor<double>({3}, {1.5, -0.7, 0.9}), true);
+        Var<double> beta(Tensor<double>({3}, {0.1, -0.2, 0.3}), true);
+        Tensor<double> running_mean = Tensor<double>::randn({3}, rng), running_var = Tensor<double>::uniform({3}, rng, 0.5, 2);
+        std::ostringstream name;
+        name << "batch_norm + rectifier " << slope << " + max_pool " << pool << (training ? " training" : " eval");
+        check_gradients(name.str(), {x, gamma, beta}, [&] {
+          Tensor<double> mean_copy = running_mean, var_copy = running_var;  // each evaluation from the same statistics
+          return batch_norm(x, gamma, beta, mean_copy, var_copy, training, 0.1, 1e-5, Rectifier{true, slope}, pool);
+        });
+      }
 }
 
 TEST_CASE("Sequential: gradients through Conv2D, BatchNorm, LeakyReLU, Flatten, Dense", "[nn][gradcheck]") {

@@ -30,11 +30,12 @@ class BatchNorm : public Module<T> {
                       T(eps_));
   }
 
-  /// forward(x) followed by max(·, slope··) in one op (Sequential fuses BatchNorm + ReLU or
-  /// LeakyReLU this way): one pass over memory fewer each way, one tensor fewer kept.
-  Var<T> forward_rectified(const Var<T>& x, double slope) {
+  /// forward(x) followed by max(·, slope··), and then by a max_pool × max_pool max-pool of
+  /// stride max_pool if max_pool > 0, in one op (Sequential fuses BatchNorm + ReLU or
+  /// LeakyReLU [+ MaxPool2D(k)] this way): passes over memory fewer each way, tensors fewer kept.
+  Var<T> forward_rectified(const Var<T>& x, double slope, std::size_t max_pool = 0) {
     return batch_norm(x, weight, bias, running_mean.value(), running_var.value(), this->is_training(), T(momentum_),
-                      T(eps_), Rectifier{true, slope});
+                      T(eps_), Rectifier{true, slope}, max_pool);
   }
 
   double momentum() const { return momentum_; }

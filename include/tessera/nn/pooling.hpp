@@ -18,6 +18,8 @@ class WindowPool2D : public Module<T> {
   WindowPool2D(const char* name, Op op, std::size_t kernel, std::size_t stride)
       : name_(name), op_(op), kernel_(kernel), stride_(stride ? stride : kernel) {}
   Var<T> forward(const Var<T>& x) override { return op_(x, kernel_, stride_); }
+  std::size_t kernel() const { return kernel_; }
+  std::size_t stride() const { return stride_; }
   std::string repr() const override {
     return std::string(name_) + "(" + std::to_string(kernel_) + ", stride=" + std::to_string(stride_) + ")";
   }

@@ -1,6 +1,7 @@
 // tessera/nn/sequential.hpp — Sequential<T>: layers applied in order, named "0", "1", ... as in
 // PyTorch's nn.Sequential, so state-dict names match ("0.weight", "2.running_mean"). A
-// BatchNorm followed by a ReLU or LeakyReLU runs as one fused op.
+// BatchNorm followed by a ReLU or LeakyReLU, and by a MaxPool2D(k) after that, runs as one
+// fused op.
 #pragma once
 
 #include <memory>
@@ -14,6 +15,7 @@
 #include "activations.hpp"
 #include "batchnorm.hpp"
 #include "module.hpp"
+#include "pooling.hpp"
 
 namespace tessera::nn {
 
@@ -41,11 +43,15 @@ class Sequential : public Module<T> {
   Var<T> forward(const Var<T>& x) override {
     Var<T> h = x;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      if (const auto slope = fused_rectifier(i)) {  // layers i and i + 1 as one op
-        ProfileScope scope([&] { return std::to_string(i) + "+" + std::to_string(i + 1) + " " + layers_[i]->repr() + " + " +
-                                        layers_[i + 1]->repr(); });
-        h = static_cast<BatchNorm<T>&>(*layers_[i]).forward_rectified(h, *slope);
-        ++i;
+      if (const auto slope = fused_rectifier(i)) {  // layers i, i + 1 (and i + 2) as one op
+        const std::size_t pool = fused_max_pool(i + 2), last = i + (pool ? 2 : 1);
+        ProfileScope scope([&] {
+          std::string label = std::to_string(i) + "-" + std::to_string(last);
+          for (std::size_t j = i; j <= last; ++j) label += (j == i ? " " : " + ") + layers_[j]->repr();
+          return label;
+        });
+        h = static_cast<BatchNorm<T>&>(*layers_[i]).forward_rectified(h, *slope, pool);
+        i = last;
         continue;
       }
       ProfileScope scope([&] { return std::to_string(i) + " " + layers_[i]->repr(); });
@@ -80,6 +86,13 @@ class Sequential : public Module<T> {
     if (typeid(next) == typeid(LeakyReLU<T>) && static_cast<const LeakyReLU<T>&>(next).alpha() >= 0)
       return static_cast<const LeakyReLU<T>&>(next).alpha();
     return std::nullopt;
+  }
+
+  /// k when layer i is a MaxPool2D(k) with stride k (windows that tile the plane), else 0.
+  std::size_t fused_max_pool(std::size_t i) const {
+    if (i >= layers_.size() || typeid(*layers_[i]) != typeid(MaxPool2D<T>)) return 0;
+    const auto& pool = static_cast<const MaxPool2D<T>&>(*layers_[i]);
+    return pool.stride() == pool.kernel() && pool.kernel() <= 16 ? pool.kernel() : 0;
   }
 
   std::vector<std::shared_ptr<Module<T>>> layers_;

@@ -8,14 +8,22 @@
 // Fused with a rectifier, y = max(z, slope·z) of z = γ·x̂ + β (ReLU: slope 0, LeakyReLU:
 // slope α > 0), in the same passes over memory; the backward first turns dy into
 // dz = dy·(y > 0 ? 1 : slope), which y's sign alone decides.
+// Fused further with a k×k max-pool of stride k (batch_norm's `max_pool` = k), the output is
+// the pooled one: each window's largest z (the first, row-major, on ties), rectified — what
+// the three layers give, since the rectifier is monotonic. Only the pooled values, each
+// window's winning tap and x there are kept: the normalised plane is never written, and the
+// backward's sums run over the winners alone (dz is zero everywhere else).
 #pragma once
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "../autograd/var.hpp"
 #include "../core/parallel.hpp"
+#include "conv.hpp"
 
 namespace tessera {
 
@@ -25,10 +33,54 @@ struct Rectifier {
   double slope = 0;  // ≥ 0
 };
 
+namespace detail {
+/// The rows of a k×k max-pool's windows, split by column phase: tap (ki, kj) of output ow is
+/// taps[ki·k + kj][ow] = in[(oh·k + ki)·W + ow·k + kj]. Stride 2 in floats splits whole rows
+/// in registers (conv.hpp's stride2_row).
+template <class T>
+void window_taps(const T* plane, std::size_t width, std::size_t oh, std::size_t k, std::size_t wo, T* taps) {
+  for (std::size_t ki = 0; ki < k; ++ki) {
+    const T* row = plane + (oh * k + ki) * width;
+    T* phases = taps + ki * k * wo;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      if (k == 2) {
+        stride2_row<true>(const_cast<float*>(row), 2 * wo, phases, phases + wo);  // (read only)
+        continue;
+      }
+#endif
+    for (std::size_t kj = 0; kj < k; ++kj) copy_strided<true>(row + kj, phases + kj * wo, wo, k);
+  }
+}
+
+/// Each window's largest z = (x − μ)·scale + shift over its k² taps (taps as window_taps lays
+/// them out), the first on ties (">"): z, x and the tap there. Window by window with the
+/// running best in registers; with the tap count known at compile time (Count > 0) the loop
+/// over windows vectorises. (Its pointers are __restrict, or the compiler gives up checking
+/// them for overlap; and the update is an `if`, which GCC 12 if-converts where it does not
+/// three dependent selects.)
+template <std::size_t Count, class T>
+void window_maxima(const T* __restrict taps, std::size_t k, std::size_t wo, T mu, T scale, T shift,
+                   T* __restrict best_z, T* __restrict best_x, std::uint16_t* __restrict best_tap) {
+  const std::size_t count = Count ? Count : k * k;
+  for (std::size_t ow = 0; ow < wo; ++ow) {
+    T z_max = (taps[ow] - mu) * scale + shift, x_max = taps[ow];
+    int tap_max = 0;
+    for (std::size_t tap = 1; tap < count; ++tap) {
+      const T v = taps[tap * wo + ow], z = (v - mu) * scale + shift;
+      if (z > z_max) z_max = z, x_max = v, tap_max = int(tap);
+    }
+    best_z[ow] = z_max, best_x[ow] = x_max, best_tap[ow] = std::uint16_t(tap_max);
+  }
+}
+}  // namespace detail
+
+/// Batch normalisation of x (see the top of this file), optionally followed in the same op by
+/// a rectifier and then by a max_pool × max_pool max-pool of stride max_pool (0: none).
 template <class T>
 Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tensor<T>& running_mean,
                   Tensor<T>& running_var, bool training, T momentum = T(0.1), T eps = T(1e-5),
-                  Rectifier rectifier = {}) {
+                  Rectifier rectifier = {}, std::size_t max_pool = 0) {
   const Shape& s = x.shape();
   TESSERA_CHECK(s.size() == 2 || s.size() == 4, "batch_norm: input must be (N, C) or (N, C, H, W), got " << s);
   const std::size_t batch = s[0], channels = s[1], plane = s.numel(2, s.size()), count = batch * plane;
@@ -42,23 +94,38 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
                 "batch_norm: the rectifier's slope must be non-negative, got " << rectifier.slope);
   TESSERA_CHECK(!training || count > 1,
                 "batch_norm: training needs more than one value per channel, got input " << s);
+  TESSERA_CHECK(max_pool == 0 || (s.size() == 4 && max_pool <= s[2] && max_pool <= s[3] && max_pool <= 16),
+                "batch_norm: a " << max_pool << "x" << max_pool << " max-pool needs (N, C, H, W) at least that large, got "
+                                 << s);
 
   // Each (n, c) plane is summed by Eigen (vectorised), the planes of a channel in double.
   const T* px = x.value().data();
   auto plane_of = [plane](const T* data, std::size_t n_c) {
     return typename Tensor<T>::ConstArrayMap(data + n_c * plane, Eigen::Index(plane));
   };
+  const std::size_t k = max_pool, height = k ? s[2] : 0, width = k ? s[3] : 0;
+  const std::size_t out_h = k ? height / k : 0, out_w = k ? width / k : 0, pooled = out_h * out_w;
   Tensor<T> mean = Tensor<T>::empty(stat_shape), inv_std = Tensor<T>::empty(stat_shape);
-  Tensor<T> y = Tensor<T>::empty(s);
+  Tensor<T> y = k ? Tensor<T>::empty({batch, channels, out_h, out_w}) : Tensor<T>::empty(s);
+  Tensor<T> x_at_winner = k ? Tensor<T>::empty(y.shape()) : Tensor<T>();
+  std::vector<std::uint16_t> winner(k ? y.size() : 0);  // ki·k + kj of each window's maximum
   T* py = y.data();
   parallel_for(0, channels, 1, [&](std::size_t c) {
     T mu, var;
-    if (training) {  // two passes: stable for large M and large means
-      double sum = 0, sq = 0;
-      for (std::size_t n = 0; n < batch; ++n) sum += double(plane_of(px, n * channels + c).sum());
-      mu = T(sum / double(count));
-      for (std::size_t n = 0; n < batch; ++n) sq += double((plane_of(px, n * channels + c) - mu).square().sum());
-      var = T(sq / double(count));
+    if (training) {  // each plane's mean and squared deviations (two passes over a plane in cache), combined exactly
+      std::vector<double> plane_mean(batch);
+      double sum = 0, squares = 0;
+      for (std::size_t n = 0; n < batch; ++n) {
+        const auto values = plane_of(px, n * channels + c);
+        const T m = values.sum() / T(plane);
+        plane_mean[n] = double(m);
+        sum += double(m) * double(plane);
+        squares += double((values - m).square().sum());
+      }
+      const double mean_all = sum / double(count);
+      for (std::size_t n = 0; n < batch; ++n) squares += double(plane) * (plane_mean[n] - mean_all) * (plane_mean[n] - mean_all);
+      mu = T(mean_all);
+      var = T(squares / double(count));
       running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mu;
       running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var * T(count) / T(count - 1);
     } else {
@@ -70,48 +137,72 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
     inv_std[c] = istd;
     const bool rectify = rectifier.enabled;
     const T slope = T(rectifier.slope);
-    for (std::size_t n = 0; n < batch; ++n) {
-      const T* in = px + (n * channels + c) * plane;
-      T* out = py + (n * channels + c) * plane;
-      for (std::size_t i = 0; i < plane; ++i) {
-        const T z = (in[i] - mu) * scale + shift;  // γ·x̂ + β
-        out[i] = rectify && !(z > T(0)) ? slope * z + T(0) : z;  // + 0: relu's +0, not −0
+    auto rectified = [rectify, slope](T z) { return rectify && !(z > T(0)) ? slope * z + T(0) : z; };  // + 0: relu's +0, not −0
+    if (!k) {
+      for (std::size_t n = 0; n < batch; ++n) {
+        const T* in = px + (n * channels + c) * plane;
+        T* out = py + (n * channels + c) * plane;
+        for (std::size_t i = 0; i < plane; ++i) out[i] = rectified((in[i] - mu) * scale + shift);  // γ·x̂ + β
       }
+      return;
     }
+    // pooled: each output row's window taps side by side, then each window's maximum
+    std::vector<T> taps(k * k * out_w), best(out_w);
+    for (std::size_t n = 0; n < batch; ++n)
+      for (std::size_t oh = 0; oh < out_h; ++oh) {
+        const std::size_t o = (n * channels + c) * pooled + oh * out_w;
+        detail::window_taps(px + (n * channels + c) * plane, width, oh, k, out_w, taps.data());
+        if (k == 2)  // the common 2×2 pool, its four taps unrolled
+          detail::window_maxima<4>(taps.data(), k, out_w, mu, scale, shift, best.data(), x_at_winner.data() + o, winner.data() + o);
+        else
+          detail::window_maxima<0>(taps.data(), k, out_w, mu, scale, shift, best.data(), x_at_winner.data() + o, winner.data() + o);
+        for (std::size_t ow = 0; ow < out_w; ++ow) py[o + ow] = rectified(best[ow]);
+      }
   });
 
   // The backward recomputes x̂ from x and the saved μ, 1/σ rather than keeping a copy of it.
   return make_op_result(
       "batch_norm", std::move(y), {&x, &gamma, &beta},
       [x, gamma, beta, mean = std::move(mean), inv_std = std::move(inv_std), training, batch, channels, plane,
-       count, plane_of, rectifier](const Tensor<T>& gy, const Tensor<T>& y) {
+       count, plane_of, rectifier, k, width, out_w, pooled, winner = std::move(winner),
+       x_at_winner = std::move(x_at_winner)](const Tensor<T>& gy, const Tensor<T>& y) {
         Tensor<T> dgamma = Tensor<T>::empty({channels}), dbeta = Tensor<T>::empty({channels});
         Tensor<T> dx = needs_grad(x) ? Tensor<T>::empty(x.shape()) : Tensor<T>();
+        std::vector<std::size_t> tap_offset(k * k);  // window tap → offset from the window's corner
+        for (std::size_t tap = 0; tap < k * k; ++tap) tap_offset[tap] = tap / k * width + tap % k;
         const T* pg = gy.data();
         const T* px = x.value().data();
         const T* py = y.data();
         // dz, the gradient at the normalisation's output, is formed on the fly in both passes;
-        // the plain op is instantiated without the rectifier's select and never reads y
+        // the plain op is instantiated without the rectifier's select and never reads y.
+        // Pooled, dz lives only at the winners: the sums run over the pooled planes, against
+        // x there, and dx is the two mean terms everywhere plus dz's term at the winners
         auto per_channel = [&](auto rectified) {
           parallel_for(0, channels, 1, [&](std::size_t c) {
             // locals, not captures: a store through a T* could alias a captured T, which
             // would keep these loops from vectorising
             const T mu = mean[c], istd = inv_std[c], slope = T(rectifier.slope);
+            const std::size_t dz_size = k ? pooled : plane;
+            const T* centre_of = k ? x_at_winner.data() : px;  // the x each dz multiplies
             double sum_dz = 0, sum_dz_xc = 0;  // Σ dz and Σ dz·(x − μ)
             // a rectified plane's dz goes through a cache-sized buffer: Eigen 3.4 does not
             // vectorise select(), a plain loop does. A tensor, so 64-byte aligned: Eigen's sum
             // splits at alignment, and a malloc'd buffer would change the rounding run to run
-            Tensor<T> dz_plane = decltype(rectified)::value ? Tensor<T>::empty({plane}) : Tensor<T>();
-            for (std::size_t n = 0; n < batch; ++n) {
-              const T* dz = pg + (n * channels + c) * plane;
+            Tensor<T> dz_plane = decltype(rectified)::value ? Tensor<T>::empty({dz_size}) : Tensor<T>();
+            auto dz_of = [&](std::size_t n) {  // plane n's dz
+              const T* dz = pg + (n * channels + c) * dz_size;
               if constexpr (decltype(rectified)::value) {
-                const T* out = py + (n * channels + c) * plane;
-                for (std::size_t i = 0; i < plane; ++i) dz_plane[i] = out[i] > T(0) ? dz[i] : slope * dz[i];
+                const T* out = py + (n * channels + c) * dz_size;
+                for (std::size_t i = 0; i < dz_size; ++i) dz_plane[i] = out[i] > T(0) ? dz[i] : slope * dz[i];
                 dz = dz_plane.data();
               }
-              const auto dz_map = plane_of(dz, 0);
+              return dz;
+            };
+            for (std::size_t n = 0; n < batch; ++n) {
+              const auto dz_map = typename Tensor<T>::ConstArrayMap(dz_of(n), Eigen::Index(dz_size));
+              const auto centre = typename Tensor<T>::ConstArrayMap(centre_of + (n * channels + c) * dz_size, Eigen::Index(dz_size));
               sum_dz += double(dz_map.sum());
-              sum_dz_xc += double(((plane_of(px, n * channels + c) - mu) * dz_map).sum());
+              sum_dz_xc += double(((centre - mu) * dz_map).sum());
             }
             const double sum_dz_xhat = sum_dz_xc * double(istd);
             dgamma[c] = T(sum_dz_xhat);
@@ -123,10 +214,19 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
             T* pdx = dx.data();
             for (std::size_t n = 0; n < batch; ++n) {
               const std::size_t offset = (n * channels + c) * plane;
-              const T* dy = pg + offset;
               const T* in = px + offset;
-              const T* out = py + offset;
               T* grad = pdx + offset;
+              if (k) {
+                for (std::size_t i = 0; i < plane; ++i) grad[i] = scale * (-mean_dz - (in[i] - mu) * xhat_scale);
+                const T* dz = dz_of(n);
+                const std::uint16_t* tap_of = winner.data() + (n * channels + c) * pooled;
+                for (std::size_t oh = 0, o = 0; oh < pooled / out_w; ++oh)
+                  for (std::size_t ow = 0; ow < out_w; ++ow, ++o)
+                    grad[oh * k * width + ow * k + tap_offset[tap_of[o]]] += scale * dz[o];
+                continue;
+              }
+              const T* dy = pg + offset;
+              const T* out = py + offset;
               for (std::size_t i = 0; i < plane; ++i) {
                 T dz = dy[i];
                 if constexpr (decltype(rectified)::value) dz = out[i] > T(0) ? dz : slope * dz;
