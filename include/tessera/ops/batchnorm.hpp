@@ -164,7 +164,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
   return make_op_result(
       "batch_norm", std::move(y), {&x, &gamma, &beta},
       [x, gamma, beta, mean = std::move(mean), inv_std = std::move(inv_std), training, batch, channels, plane,
-       count, plane_of, rectifier, k, width, out_w, pooled, winner = std::move(winner),
+       count, rectifier, k, width, out_w, pooled, winner = std::move(winner),
        x_at_winner = std::move(x_at_winner)](const Tensor<T>& gy, const Tensor<T>& y) {
         Tensor<T> dgamma = Tensor<T>::empty({channels}), dbeta = Tensor<T>::empty({channels});
         Tensor<T> dx = needs_grad(x) ? Tensor<T>::empty(x.shape()) : Tensor<T>();

@@ -97,7 +97,9 @@ void store(T* p, const Vector<T>& v) {
 // GCC 12's intrinsics start from _mm512_undefined_ps(), which -Wall reports as uninitialised.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 /// A 16 × 16 block transposed in registers (three shuffle stages): rows[i][j] → out[j·out_ld + i],
 /// writing the lanes i set in `keep` of each of the 16 output rows.
 inline void transpose_16x16(const float* const* rows, float* out, std::size_t out_ld, __mmask16 keep) {
