@@ -159,7 +159,7 @@ inline __attribute__((always_inline)) void copy_run(const T* from, std::size_t n
   constexpr std::size_t lanes = Tile<T>::lanes;
   std::size_t i = 0;
   for (; i + lanes <= n; i += lanes) detail::store(to + i, detail::load(from + i));
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512VL__)  // (256-bit masked moves)
   if constexpr (std::is_same_v<T, float>) {
     if (i + 8 <= n) {  // half vectors: a 64-byte masked store would straddle cache lines
       _mm256_storeu_ps(to + i, _mm256_loadu_ps(from + i));
