@@ -45,7 +45,7 @@ void window_taps(const T* plane, std::size_t width, std::size_t oh, std::size_t 
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float>)
       if (k == 2) {
-        stride2_row<true>(const_cast<float*>(row), 2 * wo, phases, phases + wo);  // (read only)
+        stride2_row<true>(row, 2 * wo, phases, phases + wo);
         continue;
       }
 #endif

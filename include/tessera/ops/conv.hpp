@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -71,8 +72,8 @@ inline ConvGeometry conv_geometry(const char* op, std::size_t channels, std::siz
 
 namespace detail {
 /// How many contiguous runs of images a batch is split into: one per thread when every
-/// thread gets an image (each then multiplies serially), else one run whose products Eigen
-/// threads itself — one level of threading either way.
+/// thread gets an image (each then multiplies serially), else one run whose products the
+/// GEMM threads itself — one level of threading either way.
 inline std::size_t batch_parts(std::size_t batch) {
   const std::size_t threads = std::size_t(available_threads());
   return batch >= threads ? threads : 1;
@@ -114,8 +115,8 @@ inline std::vector<ColumnPhase> column_phases(const ConvGeometry& g) {
 /// visit(image row, plane row) for every image row of every channel: image row ih of channel c
 /// is padded row i = ih + p, which is row i / s of planes (c, i mod s, b) — plane row points
 /// into phase b = 0's, and phase b's is b·plane_rows·plane_cols further.
-template <class T, class Visit>
-void for_each_phase_row(const ConvGeometry& g, T* planes, Visit visit) {
+template <class Planes, class Visit>
+void for_each_phase_row(const ConvGeometry& g, Planes planes, Visit visit) {
   const std::size_t s = g.stride, p = g.padding, plane = g.plane_rows() * g.plane_cols();
   for (std::size_t c = 0; c < g.channels; ++c)
     for (std::size_t ih = 0, a = p % s, row = p / s; ih < g.height; ++ih) {
@@ -131,11 +132,19 @@ void copy_strided(const T* from, T* to, std::size_t count, std::size_t s) {
   for (std::size_t i = 0; i < count; ++i) Gather ? to[i] = from[i * s] : to[i * s] = from[i];
 }
 
+/// The pointers of a move between one image row and its planes: read from the image and
+/// written to the planes when splitting, the other way round when merging.
+template <bool Split, class T>
+using ImageRow = std::conditional_t<Split, const T*, T*>;
+template <bool Split, class T>
+using PlaneRow = std::conditional_t<Split, T*, const T*>;
+
 #if defined(__AVX512F__)
 /// Stride 2's split of one row, 32 floats at a time: in[2m] → even[m], in[2m + 1] → odd[m]
-/// (Deinterleave) or back (Interleave = the adjoint).
+/// (Deinterleave) or back (the adjoint).
 template <bool Deinterleave>
-void stride2_row(float* in, std::size_t width, float* even, float* odd) {
+void stride2_row(ImageRow<Deinterleave, float> in, std::size_t width, PlaneRow<Deinterleave, float> even,
+                 PlaneRow<Deinterleave, float> odd) {
   const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -145,7 +154,7 @@ void stride2_row(float* in, std::size_t width, float* even, float* odd) {
     const __mmask16 first = __mmask16((1u << std::min<std::size_t>(16, rest)) - 1);
     const __mmask16 second = rest > 16 ? __mmask16((1u << (rest - 16)) - 1) : 0;
     const __mmask16 to_even = __mmask16((1u << ((rest + 1) / 2)) - 1), to_odd = __mmask16((1u << (rest / 2)) - 1);
-    if (Deinterleave) {
+    if constexpr (Deinterleave) {
       const __m512 a = _mm512_maskz_loadu_ps(first, in + i), b = _mm512_maskz_loadu_ps(second, in + i + 16);
       _mm512_mask_storeu_ps(even + i / 2, to_even, _mm512_permutex2var_ps(a, evens, b));
       _mm512_mask_storeu_ps(odd + i / 2, to_odd, _mm512_permutex2var_ps(a, odds, b));
@@ -160,10 +169,14 @@ void stride2_row(float* in, std::size_t width, float* even, float* odd) {
 
 /// One image row ↔ its place in the planes (Split: image → planes; else the reverse).
 template <bool Split, class T>
-void move_phase_row(T* image_row, const ConvGeometry& g, const std::vector<ColumnPhase>& phases, T* plane_row) {
+void move_phase_row(ImageRow<Split, T> image_row, const ConvGeometry& g, const std::vector<ColumnPhase>& phases,
+                    PlaneRow<Split, T> plane_row) {
   const std::size_t s = g.stride, p = g.padding;
   if (s == 1) {  // the padded row: a shifted copy
-    Split ? gemm::copy_run(image_row, g.width, plane_row + p) : gemm::copy_run(plane_row + p, g.width, image_row);
+    if constexpr (Split)
+      gemm::copy_run(image_row, g.width, plane_row + p);
+    else
+      gemm::copy_run(plane_row + p, g.width, image_row);
     return;
   }
 #if defined(__AVX512F__)
@@ -174,9 +187,12 @@ void move_phase_row(T* image_row, const ConvGeometry& g, const std::vector<Colum
       return;
     }
 #endif
-  for (const ColumnPhase& phase : phases)
-    copy_strided<Split>(Split ? image_row + phase.first : plane_row + phase.offset,
-                        Split ? plane_row + phase.offset : image_row + phase.first, phase.count, s);
+  for (const ColumnPhase& phase : phases) {
+    if constexpr (Split)
+      copy_strided<true>(image_row + phase.first, plane_row + phase.offset, phase.count, s);
+    else
+      copy_strided<false>(plane_row + phase.offset, image_row + phase.first, phase.count, s);
+  }
 }
 }  // namespace detail
 
@@ -186,7 +202,7 @@ void split_phases(const T* image, const ConvGeometry& g, T* planes) {
   std::fill(planes, planes + g.planes_size(), T(0));
   const std::vector<detail::ColumnPhase> phases = detail::column_phases(g);
   detail::for_each_phase_row(g, planes, [&](std::size_t row, T* plane_row) {
-    detail::move_phase_row<true>(const_cast<T*>(image + row * g.width), g, phases, plane_row);  // (read only)
+    detail::move_phase_row<true, T>(image + row * g.width, g, phases, plane_row);
   });
 }
 
@@ -195,8 +211,8 @@ void split_phases(const T* image, const ConvGeometry& g, T* planes) {
 template <class T>
 void merge_phases(const T* planes, const ConvGeometry& g, T* image) {
   const std::vector<detail::ColumnPhase> phases = detail::column_phases(g);
-  detail::for_each_phase_row(g, const_cast<T*>(planes), [&](std::size_t row, T* plane_row) {
-    detail::move_phase_row<false>(image + row * g.width, g, phases, plane_row);  // (planes read only)
+  detail::for_each_phase_row(g, planes, [&](std::size_t row, const T* plane_row) {
+    detail::move_phase_row<false, T>(image + row * g.width, g, phases, plane_row);
   });
 }
 
