@@ -153,7 +153,8 @@ void transpose_rows(const T* const* rows, std::size_t count, std::size_t k, T* o
 }  // namespace detail
 
 /// to[0, n) = from[0, n), for the short runs of im2col and packing (a library call would cost
-/// more than the copy): whole vectors, then the rest (one masked vector with AVX-512).
+/// more than the copy): whole vectors, then the rest (with AVX-512VL a half vector and one
+/// masked half vector, which never straddle a cache line where the runs are 32-byte aligned).
 template <class T>
 inline __attribute__((always_inline)) void copy_run(const T* from, std::size_t n, T* to) {
   constexpr std::size_t lanes = Tile<T>::lanes;
@@ -161,7 +162,7 @@ inline __attribute__((always_inline)) void copy_run(const T* from, std::size_t n
   for (; i + lanes <= n; i += lanes) detail::store(to + i, detail::load(from + i));
 #if defined(__AVX512F__) && defined(__AVX512VL__)  // (256-bit masked moves)
   if constexpr (std::is_same_v<T, float>) {
-    if (i + 8 <= n) {  // half vectors: a 64-byte masked store would straddle cache lines
+    if (i + 8 <= n) {
       _mm256_storeu_ps(to + i, _mm256_loadu_ps(from + i));
       i += 8;
     }
