@@ -256,6 +256,40 @@ TEST_CASE("Sequential fuses BatchNorm + ReLU / LeakyReLU [+ MaxPool2D(k)]: the s
   }
 }
 
+TEST_CASE("Sequential fuses Conv2D + ReLU / LeakyReLU: the same values and gradients as the layers one by one", "[nn][conv]") {
+  for (double alpha : {-1.0, 0.0, 0.2}) {  // -1: ReLU; LeakyReLU(0) and LeakyReLU(0.2)
+    CAPTURE(alpha);
+    manual_seed(79);
+    Rng rng(79);
+    nn::Sequential<float> net;
+    net.add<nn::Conv2D>(3, 5, 4, 2, 1);
+    if (alpha < 0)
+      net.add<nn::ReLU>();
+    else
+      net.add<nn::LeakyReLU>(alpha);
+    const Tensor<float> input = Tensor<float>::randn({3, 3, 9, 11}, rng);
+    Var<float> x(input, true);
+    Var<float> fused = net.forward(x);
+    const Tensor<float> upstream = Tensor<float>::randn(fused.shape(), rng);
+    fused.backward(upstream);
+    const Tensor<float> dx = x.grad(), dw = net.parameters()[0].grad(), db = net.parameters()[1].grad();
+    net.zero_grad();
+    Var<float> x2(input, true);
+    Var<float> separate = net[1].forward(net[0].forward(x2));
+    separate.backward(upstream);
+    CHECK(fused.value().to_vector() == separate.value().to_vector());
+    CHECK(dx.to_vector() == x2.grad().to_vector());  // the same products of the same dz
+    CHECK(dw.to_vector() == net.parameters()[0].grad().to_vector());
+    CHECK(db.to_vector() == net.parameters()[1].grad().to_vector());
+  }
+  Rng rng(80);  // and its gradients in double, through the rectifier
+  Var<double> x(Tensor<double>::randn({2, 2, 5, 6}, rng), true), w(Tensor<double>::randn({3, 2, 3, 3}, rng), true);
+  Var<double> b(Tensor<double>::randn({3}, rng), true);
+  for (double slope : {0.0, 0.2})
+    check_gradients("conv2d + rectifier " + std::to_string(slope), {x, w, b},
+                    [&] { return conv2d(x, w, b, 2, 1, Rectifier{true, slope}); });
+}
+
 TEST_CASE("batch_norm fused with a rectifier and a max-pool: gradients in training and eval mode", "[nn][batchnorm][gradcheck]") {
   Rng rng(78);
   Tensor<double> distinct = Tensor<double>::empty({2, 3, 5, 7});  // no ties inside a window

@@ -26,13 +26,11 @@ class Conv2D : public Module<T> {
     init::default_layer_init_(weight, &bias);
   }
 
-  Var<T> forward(const Var<T>& x) override {
-    // 'same' means output = input / stride, which symmetric padding only gives for divisible sizes
-    if (same_ && x.shape().size() == 4)
-      TESSERA_CHECK(x.shape()[2] % stride_ == 0 && x.shape()[3] % stride_ == 0,
-                    repr() << ": padding \"same\" needs input height and width divisible by the stride, got " << x.shape());
-    return conv2d(x, weight, bias, stride_, padding_);
-  }
+  Var<T> forward(const Var<T>& x) override { return convolve(x, Rectifier{}); }
+
+  /// forward(x) followed by max(·, slope··) in one op (Sequential fuses Conv2D + ReLU or
+  /// LeakyReLU this way): the output is rectified while each image is in cache.
+  Var<T> forward_rectified(const Var<T>& x, double slope) { return convolve(x, Rectifier{true, slope}); }
 
   std::string repr() const override {
     std::ostringstream os;
@@ -42,6 +40,14 @@ class Conv2D : public Module<T> {
   }
 
  private:
+  Var<T> convolve(const Var<T>& x, Rectifier rectifier) {
+    // 'same' means output = input / stride, which symmetric padding only gives for divisible sizes
+    if (same_ && x.shape().size() == 4)
+      TESSERA_CHECK(x.shape()[2] % stride_ == 0 && x.shape()[3] % stride_ == 0,
+                    repr() << ": padding \"same\" needs input height and width divisible by the stride, got " << x.shape());
+    return conv2d(x, weight, bias, stride_, padding_, rectifier);
+  }
+
   std::size_t in_, out_, kernel_, stride_, padding_;
   bool same_;
 };

@@ -1,7 +1,7 @@
 // tessera/nn/sequential.hpp — Sequential<T>: layers applied in order, named "0", "1", ... as in
 // PyTorch's nn.Sequential, so state-dict names match ("0.weight", "2.running_mean"). A
 // BatchNorm followed by a ReLU or LeakyReLU, and by a MaxPool2D(k) after that, runs as one
-// fused op.
+// fused op; so does a Conv2D followed by a ReLU or LeakyReLU.
 #pragma once
 
 #include <memory>
@@ -14,6 +14,7 @@
 
 #include "activations.hpp"
 #include "batchnorm.hpp"
+#include "conv2d.hpp"
 #include "module.hpp"
 #include "pooling.hpp"
 
@@ -43,7 +44,14 @@ class Sequential : public Module<T> {
   Var<T> forward(const Var<T>& x) override {
     Var<T> h = x;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      if (const auto slope = fused_rectifier(i)) {  // layers i, i + 1 (and i + 2) as one op
+      const auto slope = rectifier_after(i);
+      if (slope && typeid(*layers_[i]) == typeid(Conv2D<T>)) {  // layers i and i + 1 as one op
+        ProfileScope scope([&] { return std::to_string(i) + "-" + std::to_string(i + 1) + " " + layers_[i]->repr() + " + " + layers_[i + 1]->repr(); });
+        h = static_cast<Conv2D<T>&>(*layers_[i]).forward_rectified(h, *slope);
+        ++i;
+        continue;
+      }
+      if (slope && typeid(*layers_[i]) == typeid(BatchNorm<T>)) {  // layers i, i + 1 (and i + 2) as one op
         const std::size_t pool = fused_max_pool(i + 2), last = i + (pool ? 2 : 1);
         ProfileScope scope([&] {
           std::string label = std::to_string(i) + "-" + std::to_string(last);
@@ -76,11 +84,11 @@ class Sequential : public Module<T> {
   }
 
  private:
-  /// The rectifier's slope when layer i is a BatchNorm and layer i + 1 a ReLU (0) or a
-  /// LeakyReLU with α ≥ 0 (α), both of exactly those types: batch_norm then applies it in the
-  /// same passes, with the same numbers (a NaN stays NaN where relu() would make it 0).
-  std::optional<double> fused_rectifier(std::size_t i) const {
-    if (i + 1 >= layers_.size() || typeid(*layers_[i]) != typeid(BatchNorm<T>)) return std::nullopt;
+  /// The rectifier's slope when layer i + 1 is a ReLU (0) or a LeakyReLU with α ≥ 0 (α), of
+  /// exactly those types: a BatchNorm or Conv2D at layer i then applies it in its own pass,
+  /// with the same numbers (a NaN stays NaN where relu() would make it 0).
+  std::optional<double> rectifier_after(std::size_t i) const {
+    if (i + 1 >= layers_.size()) return std::nullopt;
     const Module<T>& next = *layers_[i + 1];
     if (typeid(next) == typeid(ReLU<T>)) return 0.0;
     if (typeid(next) == typeid(LeakyReLU<T>) && static_cast<const LeakyReLU<T>&>(next).alpha() >= 0)

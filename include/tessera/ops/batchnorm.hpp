@@ -24,14 +24,9 @@
 #include "../autograd/var.hpp"
 #include "../core/parallel.hpp"
 #include "conv.hpp"
+#include "rectifier.hpp"
 
 namespace tessera {
-
-/// What follows the normalisation inside batch_norm: nothing, or max(z, slope·z).
-struct Rectifier {
-  bool enabled = false;
-  double slope = 0;  // ≥ 0
-};
 
 namespace detail {
 /// The rows of a k×k max-pool's windows, split by column phase: tap (ki, kj) of output ow is
@@ -137,7 +132,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
     inv_std[c] = istd;
     const bool rectify = rectifier.enabled;
     const T slope = T(rectifier.slope);
-    auto rectified = [rectify, slope](T z) { return rectify && !(z > T(0)) ? slope * z + T(0) : z; };  // + 0: relu's +0, not −0
+    auto rectified = [rectify, slope](T z) { return rectify ? detail::rectify(z, slope) : z; };
     if (!k) {
       for (std::size_t n = 0; n < batch; ++n) {
         const T* in = px + (n * channels + c) * plane;
@@ -193,7 +188,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
               const T* dz = pg + (n * channels + c) * dz_size;
               if constexpr (decltype(rectified)::value) {
                 const T* out = py + (n * channels + c) * dz_size;
-                for (std::size_t i = 0; i < dz_size; ++i) dz_plane[i] = out[i] > T(0) ? dz[i] : slope * dz[i];
+                for (std::size_t i = 0; i < dz_size; ++i) dz_plane[i] = detail::rectified_gradient(dz[i], out[i], slope);
                 dz = dz_plane.data();
               }
               return dz;
@@ -229,7 +224,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
               const T* out = py + offset;
               for (std::size_t i = 0; i < plane; ++i) {
                 T dz = dy[i];
-                if constexpr (decltype(rectified)::value) dz = out[i] > T(0) ? dz : slope * dz;
+                if constexpr (decltype(rectified)::value) dz = detail::rectified_gradient(dz, out[i], slope);
                 grad[i] = scale * (dz - mean_dz - (in[i] - mu) * xhat_scale);
               }
             }

@@ -32,6 +32,7 @@
 #include "../core/flops.hpp"
 #include "../core/parallel.hpp"
 #include "gemm.hpp"
+#include "rectifier.hpp"
 
 namespace tessera {
 
@@ -370,9 +371,11 @@ Tensor<T> packed_lhs(const T* a, std::size_t m, std::size_t k, std::size_t row_s
 // The three kernels below multiply with the packed GEMM (gemm.hpp): the weights are packed
 // once per call, and each group's other operand is packed as it is made.
 
-/// Convolution forward: y (N, O, Ho, Wo), Y_n = W[O × C·k·k] · im2col(X_n) (+ bias[o]).
+/// Convolution forward: y (N, O, Ho, Wo), Y_n = W[O × C·k·k] · im2col(X_n) (+ bias[o]), then
+/// rectified if asked, image by image while each is in cache.
 template <class T>
-Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const ConvGeometry& g, const T* bias = nullptr) {
+Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const ConvGeometry& g, const T* bias = nullptr,
+                         Rectifier rectifier = {}) {
   const std::size_t batch = x.shape()[0], out_ch = weight.shape()[0], rows = g.col_rows(), L = g.positions();
   Tensor<T> y = Tensor<T>::empty({batch, out_ch, g.out_height, g.out_width});
   detail::count_matmul_flops(out_ch, batch * L, rows);
@@ -392,6 +395,11 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
     gemm::multiply_packed(out_ch, width, rows, packed_w.data(), cols, out, width, false);
     if (count > 1) detail::matrix_to_images(out, count, out_ch, L, y.data() + n * out_ch * L);
     for (std::size_t j = 0; bias && j < count; ++j) detail::add_bias(y.data() + (n + j) * out_ch * L, bias, out_ch, L);
+    if (rectifier.enabled) {
+      T* group = y.data() + n * out_ch * L;
+      const T slope = T(rectifier.slope);
+      for (std::size_t i = 0; i < count * out_ch * L; ++i) group[i] = detail::rectify(group[i], slope);
+    }
   });
   return y;
 }
@@ -492,19 +500,32 @@ void check_conv_args(const char* op, const Var<T>& x, const Var<T>& weight, cons
 }  // namespace detail
 
 /// 2-D convolution (cross-correlation, as PyTorch): x (N, C, H, W), weight (O, C, k, k),
-/// bias (O) or undefined → (N, O, (H + 2p − k)/s + 1, (W + 2p − k)/s + 1).
+/// bias (O) or undefined → (N, O, (H + 2p − k)/s + 1, (W + 2p − k)/s + 1); optionally followed,
+/// in the same op, by a rectifier (Sequential fuses Conv2D + ReLU / LeakyReLU so): one pass
+/// over the output fewer.
 template <class T>
 Var<T> conv2d(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::size_t stride = 1,
-              std::size_t padding = 0) {
+              std::size_t padding = 0, Rectifier rectifier = {}) {
   detail::check_conv_args("conv2d", x, weight, bias, 1, 0);
+  TESSERA_CHECK(!rectifier.enabled || rectifier.slope >= 0,
+                "conv2d: the rectifier's slope must be non-negative, got " << rectifier.slope);
   const Shape& sx = x.shape();
   const ConvGeometry g = conv_geometry("conv2d", sx[1], sx[2], sx[3], weight.shape()[2], stride, padding);
-  Tensor<T> y = conv2d_forward(x.value(), weight.value(), g, bias.defined() ? bias.value().data() : nullptr);
+  Tensor<T> y = conv2d_forward(x.value(), weight.value(), g, bias.defined() ? bias.value().data() : nullptr, rectifier);
   return make_op_result("conv2d", std::move(y), {&x, &weight, &bias},
-                        [x, weight, bias, g](const Tensor<T>& gy, const Tensor<T>&) {
-                          if (needs_grad(x)) accumulate_grad(x, conv2d_backward_input(gy, weight.value(), g));
-                          if (needs_grad(weight)) accumulate_grad(weight, conv2d_backward_weight(gy, x.value(), g));
-                          if (needs_grad(bias)) accumulate_grad(bias, channel_sum(gy));
+                        [x, weight, bias, g, rectifier](const Tensor<T>& gy, const Tensor<T>& y) {
+                          const Tensor<T>* grad = &gy;
+                          Tensor<T> dz;
+                          if (rectifier.enabled) {  // the gradient at the rectifier's input
+                            dz = Tensor<T>::empty(gy.shape());
+                            const T slope = T(rectifier.slope);
+                            map_elements(dz.size(), dz.data(), [slope](T d, T out) { return detail::rectified_gradient(d, out, slope); },
+                                         gy.data(), y.data());
+                            grad = &dz;
+                          }
+                          if (needs_grad(x)) accumulate_grad(x, conv2d_backward_input(*grad, weight.value(), g));
+                          if (needs_grad(weight)) accumulate_grad(weight, conv2d_backward_weight(*grad, x.value(), g));
+                          if (needs_grad(bias)) accumulate_grad(bias, channel_sum(*grad));
                         });
 }
 

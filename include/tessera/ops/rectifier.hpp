@@ -1,0 +1,29 @@
+// tessera/ops/rectifier.hpp — the rectifier an op can apply to its own output in the same pass
+// over memory (BatchNorm's and a convolution's fused ReLU / LeakyReLU): y = max(z, slope·z),
+// ReLU with slope 0, LeakyReLU with slope α > 0. Its gradient is decided by y's sign alone:
+// dz = dy where y > 0, slope·dy elsewhere.
+#pragma once
+
+namespace tessera {
+
+/// What follows an op's result inside the op: nothing, or max(z, slope·z).
+struct Rectifier {
+  bool enabled = false;
+  double slope = 0;  // ≥ 0
+};
+
+namespace detail {
+/// max(z, slope·z); + 0 makes relu's +0 where slope·z is −0. (A NaN stays NaN, where relu()
+/// would make it 0.)
+template <class T>
+T rectify(T z, T slope) {
+  return z > T(0) ? z : slope * z + T(0);
+}
+/// The gradient at the rectifier's input, from the one at its output y.
+template <class T>
+T rectified_gradient(T dy, T y, T slope) {
+  return y > T(0) ? dy : slope * dy;
+}
+}  // namespace detail
+
+}  // namespace tessera
