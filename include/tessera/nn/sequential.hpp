@@ -46,23 +46,19 @@ class Sequential : public Module<T> {
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       const auto slope = rectifier_after(i);
       if (slope && typeid(*layers_[i]) == typeid(Conv2D<T>)) {  // layers i and i + 1 as one op
-        ProfileScope scope([&] { return std::to_string(i) + "-" + std::to_string(i + 1) + " " + layers_[i]->repr() + " + " + layers_[i + 1]->repr(); });
+        ProfileScope scope([&] { return label(i, i + 1); });
         h = static_cast<Conv2D<T>&>(*layers_[i]).forward_rectified(h, *slope);
         ++i;
         continue;
       }
       if (slope && typeid(*layers_[i]) == typeid(BatchNorm<T>)) {  // layers i, i + 1 (and i + 2) as one op
         const std::size_t pool = fused_max_pool(i + 2), last = i + (pool ? 2 : 1);
-        ProfileScope scope([&] {
-          std::string label = std::to_string(i) + "-" + std::to_string(last);
-          for (std::size_t j = i; j <= last; ++j) label += (j == i ? " " : " + ") + layers_[j]->repr();
-          return label;
-        });
+        ProfileScope scope([&] { return label(i, last); });
         h = static_cast<BatchNorm<T>&>(*layers_[i]).forward_rectified(h, *slope, pool);
         i = last;
         continue;
       }
-      ProfileScope scope([&] { return std::to_string(i) + " " + layers_[i]->repr(); });
+      ProfileScope scope([&] { return label(i, i); });
       h = layers_[i]->forward(h);
     }
     return h;
@@ -94,6 +90,14 @@ class Sequential : public Module<T> {
     if (typeid(next) == typeid(LeakyReLU<T>) && static_cast<const LeakyReLU<T>&>(next).alpha() >= 0)
       return static_cast<const LeakyReLU<T>&>(next).alpha();
     return std::nullopt;
+  }
+
+  /// The profiler's name for layers first..last run as one op: "4 Conv2D(...)", or
+  /// "1-3 BatchNorm(...) + ReLU() + MaxPool2D(...)".
+  std::string label(std::size_t first, std::size_t last) const {
+    std::string name = std::to_string(first) + (last > first ? "-" + std::to_string(last) : "");
+    for (std::size_t j = first; j <= last; ++j) name += (j == first ? " " : " + ") + layers_[j]->repr();
+    return name;
   }
 
   /// k when layer i is a MaxPool2D(k) with stride k (windows that tile the plane), else 0.

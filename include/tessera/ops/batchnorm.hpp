@@ -85,8 +85,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
                 "batch_norm: input " << s << " has " << channels << " channels but weight is " << gamma.shape()
                                      << ", bias " << beta.shape() << ", running_mean " << running_mean.shape()
                                      << ", running_var " << running_var.shape());
-  TESSERA_CHECK(!rectifier.enabled || rectifier.slope >= 0,
-                "batch_norm: the rectifier's slope must be non-negative, got " << rectifier.slope);
+  detail::check_rectifier("batch_norm", rectifier);
   TESSERA_CHECK(!training || count > 1,
                 "batch_norm: training needs more than one value per channel, got input " << s);
   TESSERA_CHECK(max_pool == 0 || (s.size() == 4 && max_pool <= s[2] && max_pool <= s[3] && max_pool <= 16),

@@ -286,21 +286,24 @@ void add_columns_row(const T* in, const ConvGeometry& g, std::size_t offset, T* 
 }  // namespace detail
 
 /// The adjoint of im2col: image (C, H, W) = the sum of every column entry into the position
-/// it was read from, in a fixed order. Rows ld apart, as im2col.
+/// it was read from, in a fixed order. Rows ld apart, as im2col. The sums are made in phase
+/// planes: `planes` (planes_size() values, overwritten), or a buffer of its own if null.
 template <class T>
-void col2im(const T* cols, const ConvGeometry& g, T* image, std::size_t ld = 0) {
-  std::vector<T> planes(g.planes_size(), T(0));
+void col2im(const T* cols, const ConvGeometry& g, T* image, std::size_t ld = 0, T* planes = nullptr) {
+  std::vector<T> own(planes ? 0 : g.planes_size());
+  if (!planes) planes = own.data();
+  std::fill(planes, planes + g.planes_size(), T(0));
   for_each_tap(g, [&](std::size_t r, std::size_t offset) {
-    detail::add_columns_row(cols + r * (ld ? ld : g.positions()), g, offset, planes.data());
+    detail::add_columns_row(cols + r * (ld ? ld : g.positions()), g, offset, planes);
   });
-  merge_phases(planes.data(), g, image);
+  merge_phases(planes, g, image);
 }
 
 namespace detail {
-/// Images per product: one, unless that leaves more than an eighth of the GEMM's last
-/// panel (32 columns for float with AVX-512) empty, then the fewest side by side that do not (7×7 outputs: 49 of 64
-/// columns used alone, 147 of 160 three at a time). Fewer images keep the packed columns
-/// small enough for the core's cache.
+/// Images per product: one, unless that leaves more than an eighth of the GEMM's last panel
+/// (32 columns for float with AVX-512) empty, then the fewest side by side that do not (7×7
+/// outputs: 49 of 64 columns used alone, 147 of 160 three at a time). Fewer images keep the
+/// packed columns small enough for the core's cache.
 template <class T>
 std::size_t images_per_product(std::size_t positions) {
   constexpr std::size_t panel = gemm::Tile<T>::cols;
@@ -422,11 +425,9 @@ Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weig
     T* dcols = detail::buffer(scratch.product, rows * width);
     gemm::multiply_packed(rows, width, out_ch, packed_wt.data(), dy, dcols, width, false);
     T* planes = detail::buffer(scratch.planes, g.planes_size());
-    for (std::size_t j = 0; j < count; ++j) {  // col2im, image by image
-      std::fill(planes, planes + g.planes_size(), T(0));
-      for_each_tap(g, [&](std::size_t r, std::size_t offset) { detail::add_columns_row(dcols + r * width + j * L, g, offset, planes); });
+    for (std::size_t j = 0; j < count; ++j) {
       T* image = dx.data() + (n + j) * g.image_size();
-      merge_phases(planes, g, image);
+      col2im(dcols + j * L, g, image, width, planes);
       if (bias) detail::add_bias(image, bias, g.channels, g.height * g.width);
     }
   });
@@ -507,8 +508,7 @@ template <class T>
 Var<T> conv2d(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::size_t stride = 1,
               std::size_t padding = 0, Rectifier rectifier = {}) {
   detail::check_conv_args("conv2d", x, weight, bias, 1, 0);
-  TESSERA_CHECK(!rectifier.enabled || rectifier.slope >= 0,
-                "conv2d: the rectifier's slope must be non-negative, got " << rectifier.slope);
+  detail::check_rectifier("conv2d", rectifier);
   const Shape& sx = x.shape();
   const ConvGeometry g = conv_geometry("conv2d", sx[1], sx[2], sx[3], weight.shape()[2], stride, padding);
   Tensor<T> y = conv2d_forward(x.value(), weight.value(), g, bias.defined() ? bias.value().data() : nullptr, rectifier);

@@ -4,6 +4,8 @@
 // dz = dy where y > 0, slope·dy elsewhere.
 #pragma once
 
+#include "../core/error.hpp"
+
 namespace tessera {
 
 /// What follows an op's result inside the op: nothing, or max(z, slope·z).
@@ -13,6 +15,11 @@ struct Rectifier {
 };
 
 namespace detail {
+/// The check every op taking a rectifier makes: a slope below 0 is not a rectifier.
+inline void check_rectifier(const char* op, Rectifier rectifier) {
+  TESSERA_CHECK(!rectifier.enabled || rectifier.slope >= 0,
+                op << ": the rectifier's slope must be non-negative, got " << rectifier.slope);
+}
 /// max(z, slope·z); + 0 makes relu's +0 where slope·z is −0. (A NaN stays NaN, where relu()
 /// would make it 0.)
 template <class T>
