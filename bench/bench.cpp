@@ -1,8 +1,8 @@
 // bench.cpp — tessera's training benchmark: four workloads (batch 64, Adam, random data) timed
 // in interleaved blocks at each thread count. Reports steps/s (median, min, max over blocks),
 // images/s, GFLOP/s of the matrix products (FlopCounter) and their share of this machine's FMA
-// peak (measured here, on as many threads), inference images/s, peak RSS and minor page
-// faults per step. PyTorch runs the
+// peak (measured here, on as many threads, just before every block; the share is the median
+// over blocks), inference images/s, peak RSS and minor page faults per step. PyTorch runs the
 // same workloads in bench/compare_torch.py, which calls this program with --csv.
 //
 //   tessera_bench                                   # all four workloads, 1 and 2 threads
@@ -196,6 +196,8 @@ void print_profile(Workload& w, std::size_t steps) {
 /// The timing of one workload at one thread count.
 struct Result {
   std::vector<double> steps_per_s;
+  std::vector<double> peak_gflops;  // the FMA peak measured just before each block
+  std::vector<double> peak_share;   // each block's GFLOP/s over that peak
   double inference_images_per_s = 0;
   long minor_faults = 0;  // pages the kernel had to map in (and zero) during the timed steps
 };
@@ -247,11 +249,7 @@ int run(int argc, char** argv) {
   const std::vector<std::string> names =
       which == "all" ? std::vector<std::string>{"dcgan64", "dcgan28", "vae32", "texture64"} : std::vector<std::string>{which};
 
-  std::vector<double> peak;  // per thread count
-  for (int t : thread_counts) peak.push_back(fma_peak_gflops(t));
   if (!csv) {
-    for (std::size_t i = 0; i < thread_counts.size(); ++i)
-      std::printf("FMA peak, %d thread%s: %.1f GFLOP/s\n", thread_counts[i], thread_counts[i] > 1 ? "s" : "", peak[i]);
     std::printf("%-10s %7s %22s %9s %8s %7s %13s %12s\n", "workload", "threads", "steps/s median [min-max]", "images/s",
                 "GFLOP/s", "% peak", "inference/s", "faults/step");
   }
@@ -271,10 +269,16 @@ int run(int argc, char** argv) {
     for (std::size_t block = 0; block < blocks; ++block)
       for (std::size_t i = 0; i < thread_counts.size(); ++i) {  // interleaved: drift hits every count alike
         ts::set_num_threads(thread_counts[i]);
+        // the peak beside each block: a shared machine's speed drifts, and the share of the
+        // peak should compare the step with what the cores could do at the same time
+        const double peak = fma_peak_gflops(thread_counts[i]);
         const long faults = usage_now().ru_minflt;
         const double start = now_seconds();
         for (std::size_t s = 0; s < steps; ++s) w.step();
-        results[i].steps_per_s.push_back(double(steps) / (now_seconds() - start));
+        const double steps_per_s = double(steps) / (now_seconds() - start);
+        results[i].steps_per_s.push_back(steps_per_s);
+        results[i].peak_gflops.push_back(peak);
+        results[i].peak_share.push_back(steps_per_s * flops_per_step / 1e9 / peak);
         results[i].minor_faults += usage_now().ru_minflt - faults;
       }
     for (std::size_t i = 0; i < thread_counts.size(); ++i) {
@@ -290,18 +294,23 @@ int run(int argc, char** argv) {
       const double mid = median(r.steps_per_s);
       const double lo = *std::min_element(r.steps_per_s.begin(), r.steps_per_s.end());
       const double hi = *std::max_element(r.steps_per_s.begin(), r.steps_per_s.end());
-      const double gflops = mid * flops_per_step / 1e9;
+      const double gflops = mid * flops_per_step / 1e9, peak_share = median(r.peak_share);
       const double faults_per_step = double(r.minor_faults) / double(blocks * steps);
       if (csv)
         std::printf("tessera,%s,%d,%.4f,%.4f,%.4f,%.2f,%.2f,%.4f,%.1f,%.1f,%.0f\n", name.c_str(), thread_counts[i], mid, lo,
-                    hi, mid * double(kBatch), gflops, gflops / peak[i], r.inference_images_per_s, peak_rss_mb(),
+                    hi, mid * double(kBatch), gflops, peak_share, r.inference_images_per_s, peak_rss_mb(),
                     faults_per_step);
       else
         std::printf("%-10s %7d %8.3f [%.3f-%.3f] %9.1f %8.1f %6.1f%% %13.0f %12.0f\n", name.c_str(), thread_counts[i], mid,
-                    lo, hi, mid * double(kBatch), gflops, 100 * gflops / peak[i], r.inference_images_per_s,
+                    lo, hi, mid * double(kBatch), gflops, 100 * peak_share, r.inference_images_per_s,
                     faults_per_step);
     }
-    if (!csv) std::printf("%-10s %.2f GFLOP per step (matrix products)\n", "", flops_per_step / 1e9);
+    if (!csv) {
+      std::printf("%-10s %.2f GFLOP per step (matrix products); FMA peak beside the blocks (median):", "", flops_per_step / 1e9);
+      for (std::size_t i = 0; i < thread_counts.size(); ++i)
+        std::printf(" %.1f GFLOP/s at %d thread%s%s", median(results[i].peak_gflops), thread_counts[i],
+                    thread_counts[i] > 1 ? "s" : "", i + 1 < thread_counts.size() ? "," : "\n");
+    }
     if (profile && !csv) print_profile(w, steps);  // at the last thread count, still set
   }
   if (!csv) std::printf("peak RSS of this process: %.0f MB\n", peak_rss_mb());

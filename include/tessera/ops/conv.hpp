@@ -71,6 +71,14 @@ inline ConvGeometry conv_geometry(const char* op, std::size_t channels, std::siz
   return g;
 }
 
+/// The rectified output y of a convolution whose op ends in a rectifier (conv2d's fused ReLU /
+/// LeakyReLU): the gradient passes back through it on its way to the kernels. None if y is null.
+template <class T>
+struct RectifiedOutput {
+  const T* y = nullptr;
+  Rectifier rectifier;
+};
+
 namespace detail {
 /// How many contiguous runs of images a batch is split into: one per thread when every
 /// thread gets an image (each then multiplies serially), else one run whose products the
@@ -118,10 +126,10 @@ inline std::vector<ColumnPhase> column_phases(const ConvGeometry& g) {
 /// into phase b = 0's, and phase b's is b·plane_rows·plane_cols further.
 template <class Planes, class Visit>
 void for_each_phase_row(const ConvGeometry& g, Planes planes, Visit visit) {
-  const std::size_t s = g.stride, p = g.padding, plane = g.plane_rows() * g.plane_cols();
+  const std::size_t s = g.stride, p = g.padding, cols = g.plane_cols(), plane = g.plane_rows() * cols;
   for (std::size_t c = 0; c < g.channels; ++c)
     for (std::size_t ih = 0, a = p % s, row = p / s; ih < g.height; ++ih) {
-      visit(c * g.height + ih, planes + (c * s + a) * s * plane + row * g.plane_cols());
+      visit(c * g.height + ih, planes + (c * s + a) * s * plane + row * cols);
       if (++a == s) a = 0, ++row;  // the next padded row
     }
 }
@@ -141,80 +149,122 @@ template <bool Split, class T>
 using PlaneRow = std::conditional_t<Split, T*, const T*>;
 
 #if defined(__AVX512F__)
-/// Stride 2's split of one row, 32 floats at a time: in[2m] → even[m], in[2m + 1] → odd[m]
-/// (Deinterleave) or back (the adjoint).
-template <bool Deinterleave>
-void stride2_row(ImageRow<Deinterleave, float> in, std::size_t width, PlaneRow<Deinterleave, float> even,
-                 PlaneRow<Deinterleave, float> odd) {
-  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  for (std::size_t i = 0; i < width; i += 32) {
-    const std::size_t rest = std::min<std::size_t>(32, width - i);
-    const __mmask16 first = __mmask16((1u << std::min<std::size_t>(16, rest)) - 1);
-    const __mmask16 second = rest > 16 ? __mmask16((1u << (rest - 16)) - 1) : 0;
-    const __mmask16 to_even = __mmask16((1u << ((rest + 1) / 2)) - 1), to_odd = __mmask16((1u << (rest / 2)) - 1);
+/// Stride 2's split of rows `width` floats long, 32 at a time in registers: in[2m] → even[m],
+/// in[2m + 1] → odd[m] (Deinterleave) or back (the adjoint). The masks of a row's last, partial
+/// 32 are made once per width, not once per row.
+class Stride2Rows {
+ public:
+  explicit Stride2Rows(std::size_t width) : whole_(width / 32 * 32) {
+    const std::size_t rest = width - whole_;
+    first_ = __mmask16((1u << std::min<std::size_t>(16, rest)) - 1);
+    second_ = rest > 16 ? __mmask16((1u << (rest - 16)) - 1) : 0;
+    to_even_ = __mmask16((1u << ((rest + 1) / 2)) - 1), to_odd_ = __mmask16((1u << (rest / 2)) - 1);
+  }
+
+  template <bool Deinterleave>
+  void move(ImageRow<Deinterleave, float> in, PlaneRow<Deinterleave, float> even, PlaneRow<Deinterleave, float> odd) const {
+    std::size_t i = 0;
+    for (; i < whole_; i += 32) move_32<Deinterleave>(in + i, even + i / 2, odd + i / 2, 0xffff, 0xffff, 0xffff, 0xffff);
+    if (first_) move_32<Deinterleave>(in + i, even + i / 2, odd + i / 2, first_, second_, to_even_, to_odd_);
+  }
+
+ private:
+  template <bool Deinterleave>
+  static void move_32(ImageRow<Deinterleave, float> in, PlaneRow<Deinterleave, float> even, PlaneRow<Deinterleave, float> odd,
+                      __mmask16 first, __mmask16 second, __mmask16 to_even, __mmask16 to_odd) {
     if constexpr (Deinterleave) {
-      const __m512 a = _mm512_maskz_loadu_ps(first, in + i), b = _mm512_maskz_loadu_ps(second, in + i + 16);
-      _mm512_mask_storeu_ps(even + i / 2, to_even, _mm512_permutex2var_ps(a, evens, b));
-      _mm512_mask_storeu_ps(odd + i / 2, to_odd, _mm512_permutex2var_ps(a, odds, b));
+      const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+      const __m512 a = _mm512_maskz_loadu_ps(first, in), b = _mm512_maskz_loadu_ps(second, in + 16);
+      _mm512_mask_storeu_ps(even, to_even, _mm512_permutex2var_ps(a, evens, b));
+      _mm512_mask_storeu_ps(odd, to_odd, _mm512_permutex2var_ps(a, odds, b));
     } else {
-      const __m512 e = _mm512_maskz_loadu_ps(to_even, even + i / 2), o = _mm512_maskz_loadu_ps(to_odd, odd + i / 2);
-      _mm512_mask_storeu_ps(in + i, first, _mm512_permutex2var_ps(e, low, o));
-      _mm512_mask_storeu_ps(in + i + 16, second, _mm512_permutex2var_ps(e, high, o));
+      const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+      const __m512 e = _mm512_maskz_loadu_ps(to_even, even), o = _mm512_maskz_loadu_ps(to_odd, odd);
+      _mm512_mask_storeu_ps(in, first, _mm512_permutex2var_ps(e, low, o));
+      _mm512_mask_storeu_ps(in + 16, second, _mm512_permutex2var_ps(e, high, o));
     }
   }
-}
+
+  std::size_t whole_;
+  __mmask16 first_, second_, to_even_, to_odd_;
+};
 #endif
 
-/// One image row ↔ its place in the planes (Split: image → planes; else the reverse).
-template <bool Split, class T>
-void move_phase_row(ImageRow<Split, T> image_row, const ConvGeometry& g, const std::vector<ColumnPhase>& phases,
-                    PlaneRow<Split, T> plane_row) {
-  const std::size_t s = g.stride, p = g.padding;
-  if (s == 1) {  // the padded row: a shifted copy
-    if constexpr (Split)
-      gemm::copy_run(image_row, g.width, plane_row + p);
-    else
-      gemm::copy_run(plane_row + p, g.width, image_row);
-    return;
-  }
+/// Moves an image's rows to their places in the planes, or back: for stride 1 a shifted copy,
+/// for stride 2 in floats with AVX-512 register shuffles, else a strided copy per column
+/// phase. What depends on the geometry alone is worked out once.
+template <class T>
+class PhaseRows {
+ public:
+  explicit PhaseRows(const ConvGeometry& g)
+      : g_(g), phases_(column_phases(g))
 #if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>)
-    if (s == 2) {  // even columns to one phase, odd to the other
-      const std::size_t plane = g.plane_rows() * g.plane_cols();
-      stride2_row<Split>(image_row, g.width, plane_row + (p % 2) * plane + p / 2, plane_row + ((p + 1) % 2) * plane + (p + 1) / 2);
+        , stride2_(g.width)
+#endif
+  {}
+
+  /// Every row of one image (Split: image → planes; else back), the stride decided once.
+  template <bool Split>
+  void move_image(ImageRow<Split, T> image, PlaneRow<Split, T> planes) const {
+    const std::size_t s = g_.stride, p = g_.padding, width = g_.width;
+    if (s == 1) {  // each padded row: a shifted copy
+      for_each_phase_row(g_, planes, [&](std::size_t row, PlaneRow<Split, T> plane_row) {
+        if constexpr (Split)
+          gemm::copy_run(image + row * width, width, plane_row + p);
+        else
+          gemm::copy_run(plane_row + p, width, image + row * width);
+      });
       return;
     }
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      if (s == 2) {  // even columns to one phase, odd to the other
+        const std::size_t cols = g_.plane_cols(), plane = g_.plane_rows() * cols;
+        const std::size_t even = (p % 2) * plane + p / 2, odd = ((p + 1) % 2) * plane + (p + 1) / 2;
+        const Stride2Rows rows = stride2_;  // a local: its masks stay in registers
+        for (std::size_t c = 0; c < g_.channels; ++c)
+          for (std::size_t ih = 0; ih < g_.height; ++ih, image += width) {
+            const std::size_t i = ih + p;  // padded row i is row i / 2 of the planes (c, i mod 2, ·)
+            const auto plane_row = planes + (4 * c + 2 * (i % 2)) * plane + (i / 2) * cols;
+            rows.move<Split>(image, plane_row + even, plane_row + odd);
+          }
+        return;
+      }
 #endif
-  for (const ColumnPhase& phase : phases) {
-    if constexpr (Split)
-      copy_strided<true>(image_row + phase.first, plane_row + phase.offset, phase.count, s);
-    else
-      copy_strided<false>(plane_row + phase.offset, image_row + phase.first, phase.count, s);
+    for_each_phase_row(g_, planes, [&](std::size_t row, PlaneRow<Split, T> plane_row) {
+      for (const ColumnPhase& phase : phases_) {
+        if constexpr (Split)
+          copy_strided<true>(image + row * width + phase.first, plane_row + phase.offset, phase.count, s);
+        else
+          copy_strided<false>(plane_row + phase.offset, image + row * width + phase.first, phase.count, s);
+      }
+    });
   }
-}
+
+ private:
+  ConvGeometry g_;
+  std::vector<ColumnPhase> phases_;
+#if defined(__AVX512F__)
+  Stride2Rows stride2_;
+#endif
+};
+
 }  // namespace detail
 
 /// Image (C, H, W) → its zero-padded stride phases (planes_size() values).
 template <class T>
 void split_phases(const T* image, const ConvGeometry& g, T* planes) {
   std::fill(planes, planes + g.planes_size(), T(0));
-  const std::vector<detail::ColumnPhase> phases = detail::column_phases(g);
-  detail::for_each_phase_row(g, planes, [&](std::size_t row, T* plane_row) {
-    detail::move_phase_row<true, T>(image + row * g.width, g, phases, plane_row);
-  });
+  detail::PhaseRows<T>(g).template move_image<true>(image, planes);
 }
 
 /// The adjoint of split_phases: each image pixel from its place in the planes (the padding,
 /// which no pixel reads, is dropped).
 template <class T>
 void merge_phases(const T* planes, const ConvGeometry& g, T* image) {
-  const std::vector<detail::ColumnPhase> phases = detail::column_phases(g);
-  detail::for_each_phase_row(g, planes, [&](std::size_t row, const T* plane_row) {
-    detail::move_phase_row<false, T>(image + row * g.width, g, phases, plane_row);
-  });
+  detail::PhaseRows<T>(g).template move_image<false>(image, planes);
 }
 
 /// visit(r, offset) for each row r = (c, ki, kj) of the columns, in order: tap (ki, kj) of
@@ -281,6 +331,7 @@ void add_columns_row(const T* in, const ConvGeometry& g, std::size_t offset, T* 
   const std::size_t wo = g.out_width;
   T* out = planes + offset;
   for (std::size_t oh = 0; oh < g.out_height; ++oh, out += g.plane_cols(), in += wo)
+#pragma omp simd  // (vectorised at -O2 too)
     for (std::size_t ow = 0; ow < wo; ++ow) out[ow] += in[ow];
 }
 }  // namespace detail
@@ -342,7 +393,7 @@ void split_images(const T* images, std::size_t count, const ConvGeometry& g, T* 
 /// A thread's buffers for its groups of images, allocated by the first group and reused.
 template <class T>
 struct GroupScratch {
-  Tensor<T> planes, packed, staged, product;
+  Tensor<T> planes, packed, staged, product, gradient;
 };
 template <class T>
 T* buffer(Tensor<T>& t, std::size_t size) {
@@ -351,15 +402,53 @@ T* buffer(Tensor<T>& t, std::size_t size) {
 }
 
 /// body(scratch, part, n, count) for each group of `count` images from image n: each thread
-/// takes a contiguous run of the batch (part), `images_per_product` at a time.
+/// takes a contiguous run of the batch (part), `group_size` at a time.
 template <class T, class Body>
-void for_each_image_group(std::size_t batch, std::size_t positions, Body&& body) {
+void for_each_image_group(std::size_t batch, std::size_t group_size, Body&& body) {
   const std::size_t parts = batch_parts(batch);
   for_each_batch_part(batch, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
-    const std::size_t group = std::min(images_per_product<T>(positions), last - first);
+    const std::size_t group = std::min(group_size, last - first);
     GroupScratch<T> scratch;
     for (std::size_t n = first; n < last; n += group) body(scratch, part, n, std::min(group, last - n));
   });
+}
+
+/// The output gradient of images [n, n + count), (O, L) each, as the backward kernels read it:
+/// dy itself, or — when the convolution's op ends in a rectifier — the gradient at the
+/// rectifier's input, dz = dy·(y > 0 ? 1 : slope), made for the group in `scratch` while it is
+/// in cache (the batch's dz is never written).
+template <class T>
+const T* group_gradient(const Tensor<T>& dy, const RectifiedOutput<T>& through, std::size_t n, std::size_t count,
+                        Tensor<T>& scratch) {
+  const std::size_t image = dy.size() / dy.shape()[0], first = n * image, size = count * image;
+  if (!through.y) return dy.data() + first;
+  T* dz = buffer(scratch, size);
+  const T* d = dy.data() + first;
+  const T* y = through.y + first;
+  const T slope = T(through.rectifier.slope);
+#pragma omp simd
+  for (std::size_t i = 0; i < size; ++i) dz[i] = rectified_gradient(d[i], y[i], slope);
+  return dz;
+}
+
+/// Σ of one row of L values, in the order every bias gradient uses (see channel_sum).
+template <class T>
+T row_sum(const T* row, std::size_t L) {
+  T sum = T(0);
+#pragma omp simd reduction(+ : sum)
+  for (std::size_t l = 0; l < L; ++l) sum += row[l];
+  return sum;
+}
+
+/// Each channel's total over the batch from per-image sums (N × C): added in image order, so
+/// the result is the same at any thread count.
+template <class T>
+Tensor<T> total_over_batch(const Tensor<T>& per_image) {
+  const std::size_t batch = per_image.shape()[0], channels = per_image.shape()[1];
+  Tensor<T> out = Tensor<T>::zeros({channels});
+  for (std::size_t n = 0; n < batch; ++n)
+    for (std::size_t c = 0; c < channels; ++c) out[c] += per_image.data()[n * channels + c];
+  return out;
 }
 
 /// A (m × k) packed once for every image: A(i, kk) = a[i·row_stride + kk·col_stride].
@@ -383,7 +472,7 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
   Tensor<T> y = Tensor<T>::empty({batch, out_ch, g.out_height, g.out_width});
   detail::count_matmul_flops(out_ch, batch * L, rows);
   const Tensor<T> packed_w = detail::packed_lhs(weight.data(), out_ch, rows, rows, 1);
-  detail::for_each_image_group<T>(batch, L, [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
+  detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
     const std::size_t width = count * L;
     T* planes = detail::buffer(scratch.planes, count * g.planes_size());
     T* cols = detail::buffer(scratch.packed, gemm::packed_rhs_size<T>(rows, width));
@@ -408,19 +497,20 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
 }
 
 /// Convolution input gradient: dX (N, C, H, W), dX_n = col2im(Wᵀ · dY_n) (+ bias[c]: the
-/// transposed convolution's forward).
+/// transposed convolution's forward); dY taken back through a rectifier first if `through`.
 template <class T>
 Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weight, const ConvGeometry& g,
-                                const T* bias = nullptr) {
+                                const T* bias = nullptr, const RectifiedOutput<T>& through = {}) {
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
   Tensor<T> dx = Tensor<T>::empty({batch, g.channels, g.height, g.width});
   detail::count_matmul_flops(rows, batch * L, out_ch);
   const Tensor<T> packed_wt = detail::packed_lhs(weight.data(), rows, out_ch, 1, rows);  // Wᵀ
-  detail::for_each_image_group<T>(batch, L, [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
+  detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
     const std::size_t width = count * L;
+    const T* gradient = detail::group_gradient(grad_out, through, n, count, scratch.gradient);
     T* dy = detail::buffer(scratch.packed, gemm::packed_rhs_size<T>(out_ch, width));
     for (std::size_t o = 0; o < out_ch; ++o)
-      for (std::size_t j = 0; j < count; ++j) gemm::pack_rhs_run(grad_out.data() + ((n + j) * out_ch + o) * L, L, o, j * L, out_ch, dy);
+      for (std::size_t j = 0; j < count; ++j) gemm::pack_rhs_run(gradient + (j * out_ch + o) * L, L, o, j * L, out_ch, dy);
     gemm::zero_rhs_tail(out_ch, width, dy);
     T* dcols = detail::buffer(scratch.product, rows * width);
     gemm::multiply_packed(rows, width, out_ch, packed_wt.data(), dy, dcols, width, false);
@@ -436,18 +526,23 @@ Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weig
 
 /// Convolution weight gradient: dW (O, C, k, k) = Σ_n dY_n · im2col(X_n)ᵀ. Each run of images
 /// sums into its own partial; the partials are added in run order, so the result depends on
-/// the thread count only.
+/// the thread count only. dY is taken back through a rectifier first if `through`; with
+/// `bias_grad`, the bias gradient Σ_n,l dY[n, o, l] is made too, from the rows in cache (as
+/// channel_sum would).
 template <class T>
-Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, const ConvGeometry& g) {
+Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, const ConvGeometry& g,
+                                 const RectifiedOutput<T>& through = {}, Tensor<T>* bias_grad = nullptr) {
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
   detail::count_matmul_flops(out_ch, rows, batch * L);
   std::vector<Tensor<T>> partial(detail::batch_parts(batch));
+  Tensor<T> row_sums = bias_grad ? Tensor<T>::empty({batch, out_ch}) : Tensor<T>();
   constexpr std::size_t block = gemm::Tile<T>::lanes;  // columns of im2col(X)ᵀ packed per transpose
-  detail::for_each_image_group<T>(batch, L, [&](auto& scratch, std::size_t part, std::size_t n, std::size_t count) {
+  detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t part, std::size_t n, std::size_t count) {
     const std::size_t width = count * L;
     if (!partial[part].defined()) partial[part] = Tensor<T>::zeros({out_ch, g.channels, g.kernel, g.kernel});
     // A = dY (O × width): its rows run along the positions, so packing transposes them
-    const T* dy_rows = grad_out.data() + n * out_ch * L;
+    const T* dy_rows = detail::group_gradient(grad_out, through, n, count, scratch.gradient);
+    for (std::size_t i = 0; bias_grad && i < count * out_ch; ++i) row_sums.data()[n * out_ch + i] = detail::row_sum(dy_rows + i * L, L);
     if (count > 1) {  // the group's images side by side first
       T* gathered = detail::buffer(scratch.staged, out_ch * width);
       detail::images_to_matrix(dy_rows, count, out_ch, L, gathered);
@@ -469,6 +564,7 @@ Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, 
     gemm::zero_rhs_tail(width, rows, cols_t);
     gemm::multiply_packed(out_ch, rows, width, dy, cols_t, partial[part].data(), rows, true);
   });
+  if (bias_grad) *bias_grad = detail::total_over_batch(row_sums);
   if (!partial[0].defined()) return Tensor<T>::zeros({out_ch, g.channels, g.kernel, g.kernel});  // an empty batch
   for (std::size_t part = 1; part < partial.size(); ++part) partial[0].array() += partial[part].array();
   return std::move(partial[0]);
@@ -478,11 +574,9 @@ Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, 
 template <class T>
 Tensor<T> channel_sum(const Tensor<T>& g) {
   const std::size_t batch = g.shape()[0], channels = g.shape()[1], plane = g.size() / (batch * channels);
-  Tensor<T> out = Tensor<T>::zeros({channels});
-  for (std::size_t n = 0; n < batch; ++n)
-    for (std::size_t c = 0; c < channels; ++c)
-      out[c] += g.matrix(batch * channels, plane).row(n * channels + c).sum();
-  return out;
+  Tensor<T> row_sums = Tensor<T>::empty({batch, channels});
+  parallel_for(0, batch * channels, 64, [&](std::size_t i) { row_sums.data()[i] = detail::row_sum(g.data() + i * plane, plane); });
+  return detail::total_over_batch(row_sums);
 }
 
 namespace detail {
@@ -514,18 +608,15 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::si
   Tensor<T> y = conv2d_forward(x.value(), weight.value(), g, bias.defined() ? bias.value().data() : nullptr, rectifier);
   return make_op_result("conv2d", std::move(y), {&x, &weight, &bias},
                         [x, weight, bias, g, rectifier](const Tensor<T>& gy, const Tensor<T>& y) {
-                          const Tensor<T>* grad = &gy;
-                          Tensor<T> dz;
-                          if (rectifier.enabled) {  // the gradient at the rectifier's input
-                            dz = Tensor<T>::empty(gy.shape());
-                            const T slope = T(rectifier.slope);
-                            map_elements(dz.size(), dz.data(), [slope](T d, T out) { return detail::rectified_gradient(d, out, slope); },
-                                         gy.data(), y.data());
-                            grad = &dz;
+                          // the kernels take gy back through the rectifier themselves, image by image
+                          const RectifiedOutput<T> through{rectifier.enabled ? y.data() : nullptr, rectifier};
+                          if (needs_grad(x)) accumulate_grad(x, conv2d_backward_input(gy, weight.value(), g, static_cast<const T*>(nullptr), through));
+                          if (needs_grad(weight) || needs_grad(bias)) {  // (the bias gradient from the same rows)
+                            Tensor<T> bias_grad;
+                            Tensor<T> weight_grad = conv2d_backward_weight(gy, x.value(), g, through, needs_grad(bias) ? &bias_grad : nullptr);
+                            accumulate_grad(weight, std::move(weight_grad));
+                            accumulate_grad(bias, std::move(bias_grad));
                           }
-                          if (needs_grad(x)) accumulate_grad(x, conv2d_backward_input(*grad, weight.value(), g));
-                          if (needs_grad(weight)) accumulate_grad(weight, conv2d_backward_weight(*grad, x.value(), g));
-                          if (needs_grad(bias)) accumulate_grad(bias, channel_sum(*grad));
                         });
 }
 

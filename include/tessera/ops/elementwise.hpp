@@ -8,6 +8,7 @@
 
 #include "../autograd/var.hpp"
 #include "broadcast.hpp"
+#include "vector_math.hpp"
 
 namespace tessera {
 
@@ -123,7 +124,7 @@ Var<T> abs(const Var<T>& x) {  // derivative sign(x), 0 at 0 (PyTorch's choice)
 }
 template <class T>
 Var<T> tanh(const Var<T>& x) {
-  return unary_op("tanh", x, [](T v) { return std::tanh(v); }, [](T, T y) { return T(1) - y * y; });
+  return unary_op("tanh", x, [](T v) { return detail::tanh_value(v); }, [](T, T y) { return T(1) - y * y; });
 }
 
 /// 1 / (1 + e^-x), computed without overflow for large |x|.
