@@ -399,9 +399,15 @@ TEST_CASE("im2col + packed GEMM convolutions match direct loops on odd shapes, f
     Var<float> zf(gy.cast<float>(), true), vf(w.cast<float>(), true);
     const std::size_t extra_h = (t.h + 2 * t.padding - t.k) % t.stride, extra_w = (t.w + 2 * t.padding - t.k) % t.stride;
     if (extra_h != extra_w) continue;  // one output_padding for both axes
-    Var<float> tf = conv2d_transpose(zf, vf, Var<float>(), t.stride, t.padding, extra_h);
-    CHECK(relative_difference(tf.value(), dx) < 1e-5);
+    const Tensor<double> bt = Tensor<double>::randn({t.in_ch}, rng);  // the transpose's bias, per output channel
+    Var<float> btf(bt.cast<float>(), true);
+    Var<float> tf = conv2d_transpose(zf, vf, btf, t.stride, t.padding, extra_h);
+    Tensor<double> dx_plus_bias = dx;
+    for (std::size_t i = 0; i < dx.size(); ++i) dx_plus_bias[i] += bt[(i / (t.h * t.w)) % t.in_ch];
+    CHECK(relative_difference(tf.value(), dx_plus_bias) < 1e-5);
     const Tensor<double> gt = Tensor<double>::randn(x.shape(), rng);  // upstream for the transpose
+    Tensor<double> dbt = Tensor<double>::zeros({t.in_ch});
+    for (std::size_t i = 0; i < gt.size(); ++i) dbt[(i / (t.h * t.w)) % t.in_ch] += gt[i];
     Tensor<double> dz(gy.shape()), dv(w.shape());
     for_each_conv_tap(t.batch, t.in_ch, t.h, t.w, t.out_ch, oh, ow, t.k, t.stride, t.padding,
                       [&](auto n, auto c, auto ih, auto iw, auto o, auto r, auto q, auto ki, auto kj) {
@@ -411,6 +417,7 @@ TEST_CASE("im2col + packed GEMM convolutions match direct loops on odd shapes, f
     tf.backward(gt.cast<float>());
     CHECK(relative_difference(zf.grad(), dz) < 1e-5);
     CHECK(relative_difference(vf.grad(), dv) < 1e-5);
+    CHECK(relative_difference(btf.grad(), dbt) < 1e-5);
   }
   set_num_threads(saved_threads);
 }

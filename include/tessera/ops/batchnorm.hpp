@@ -71,6 +71,16 @@ void window_maxima(const T* __restrict taps, std::size_t k, std::size_t wo, T mu
     best_z[ow] = z_max, best_x[ow] = x_max, best_tap[ow] = std::uint16_t(tap_max);
   }
 }
+
+/// How many channels one task takes: a channel's planes lie a whole image apart, one plane
+/// (a few KB) each, too little for the hardware prefetcher to run ahead on; a block of
+/// neighbouring channels is read image by image in runs of block planes, and its ~1 MB stays
+/// in L2 for the second pass. At least one block per thread.
+inline std::size_t channels_per_block(std::size_t channels, std::size_t bytes_per_channel) {
+  const std::size_t threads = std::size_t(available_threads());
+  const std::size_t fit = std::max<std::size_t>(1, (std::size_t(1) << 20) / std::max<std::size_t>(bytes_per_channel, 1));
+  return std::max<std::size_t>(1, std::min(fit, (channels + threads - 1) / threads));
+}
 }  // namespace detail
 
 /// Batch normalisation of x (see the top of this file), optionally followed in the same op by
@@ -107,53 +117,67 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
   Tensor<T> x_at_winner = k ? Tensor<T>::empty(y.shape()) : Tensor<T>();
   std::vector<std::uint16_t> winner(k ? y.size() : 0);  // ki·k + kj of each window's maximum
   T* py = y.data();
-  parallel_for(0, channels, 1, [&](std::size_t c) {
-    T mu, var;
-    if (training) {  // each plane's mean and squared deviations (two passes over a plane in cache), combined exactly
-      std::vector<double> plane_mean(batch);
-      double sum = 0, squares = 0;
-      for (std::size_t n = 0; n < batch; ++n) {
+  const std::size_t block = detail::channels_per_block(channels, batch * plane * sizeof(T));
+  parallel_for(0, (channels + block - 1) / block, 1, [&](std::size_t b) {
+    const std::size_t c0 = b * block, c1 = std::min(channels, c0 + block);
+    // statistics: each plane's mean and squared deviations (two passes over a plane in cache),
+    // combined exactly per channel; image by image over the block's channels
+    std::vector<double> plane_mean(training ? batch * block : 0), sum(block), squares(block);
+    for (std::size_t n = 0; training && n < batch; ++n)
+      for (std::size_t c = c0; c < c1; ++c) {
         const auto values = plane_of(px, n * channels + c);
         const T m = values.sum() / T(plane);
-        plane_mean[n] = double(m);
-        sum += double(m) * double(plane);
-        squares += double((values - m).square().sum());
+        plane_mean[n * block + c - c0] = double(m);
+        sum[c - c0] += double(m) * double(plane);
+        squares[c - c0] += double((values - m).square().sum());
       }
-      const double mean_all = sum / double(count);
-      for (std::size_t n = 0; n < batch; ++n) squares += double(plane) * (plane_mean[n] - mean_all) * (plane_mean[n] - mean_all);
-      mu = T(mean_all);
-      var = T(squares / double(count));
-      running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mu;
-      running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var * T(count) / T(count - 1);
-    } else {
-      mu = running_mean[c];
-      var = running_var[c];
+    std::vector<T> mu(block), scale(block), shift(block);
+    for (std::size_t c = c0; c < c1; ++c) {
+      T m, var;
+      if (training) {
+        const double mean_all = sum[c - c0] / double(count);
+        double sq = squares[c - c0];
+        for (std::size_t n = 0; n < batch; ++n) {
+          const double d = plane_mean[n * block + c - c0] - mean_all;
+          sq += double(plane) * d * d;
+        }
+        m = T(mean_all);
+        var = T(sq / double(count));
+        running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * m;
+        running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var * T(count) / T(count - 1);
+      } else {
+        m = running_mean[c];
+        var = running_var[c];
+      }
+      const T istd = T(1) / std::sqrt(var + eps);
+      mean[c] = mu[c - c0] = m;
+      inv_std[c] = istd;
+      scale[c - c0] = gamma.value()[c] * istd;
+      shift[c - c0] = beta.value()[c];
     }
-    const T istd = T(1) / std::sqrt(var + eps), scale = gamma.value()[c] * istd, shift = beta.value()[c];
-    mean[c] = mu;
-    inv_std[c] = istd;
     const bool rectify = rectifier.enabled;
     const T slope = T(rectifier.slope);
     auto rectified = [rectify, slope](T z) { return rectify ? detail::rectify(z, slope) : z; };
-    if (!k) {
-      for (std::size_t n = 0; n < batch; ++n) {
-        const T* in = px + (n * channels + c) * plane;
-        T* out = py + (n * channels + c) * plane;
-        for (std::size_t i = 0; i < plane; ++i) out[i] = rectified((in[i] - mu) * scale + shift);  // γ·x̂ + β
-      }
-      return;
-    }
-    // pooled: each output row's window taps side by side, then each window's maximum
     std::vector<T> taps(k * k * out_w), best(out_w);
     for (std::size_t n = 0; n < batch; ++n)
-      for (std::size_t oh = 0; oh < out_h; ++oh) {
-        const std::size_t o = (n * channels + c) * pooled + oh * out_w;
-        detail::window_taps(px + (n * channels + c) * plane, width, oh, k, out_w, taps.data());
-        if (k == 2)  // the common 2×2 pool, its four taps unrolled
-          detail::window_maxima<4>(taps.data(), k, out_w, mu, scale, shift, best.data(), x_at_winner.data() + o, winner.data() + o);
-        else
-          detail::window_maxima<0>(taps.data(), k, out_w, mu, scale, shift, best.data(), x_at_winner.data() + o, winner.data() + o);
-        for (std::size_t ow = 0; ow < out_w; ++ow) py[o + ow] = rectified(best[ow]);
+      for (std::size_t c = c0; c < c1; ++c) {
+        const T m = mu[c - c0], sc = scale[c - c0], sh = shift[c - c0];  // locals: the stores cannot alias them
+        if (!k) {
+          const T* in = px + (n * channels + c) * plane;
+          T* out = py + (n * channels + c) * plane;
+          for (std::size_t i = 0; i < plane; ++i) out[i] = rectified((in[i] - m) * sc + sh);  // γ·x̂ + β
+          continue;
+        }
+        // pooled: each output row's window taps side by side, then each window's maximum
+        for (std::size_t oh = 0; oh < out_h; ++oh) {
+          const std::size_t o = (n * channels + c) * pooled + oh * out_w;
+          detail::window_taps(px + (n * channels + c) * plane, width, oh, k, out_w, taps.data());
+          if (k == 2)  // the common 2×2 pool, its four taps unrolled
+            detail::window_maxima<4>(taps.data(), k, out_w, m, sc, sh, best.data(), x_at_winner.data() + o, winner.data() + o);
+          else
+            detail::window_maxima<0>(taps.data(), k, out_w, m, sc, sh, best.data(), x_at_winner.data() + o, winner.data() + o);
+          for (std::size_t ow = 0; ow < out_w; ++ow) py[o + ow] = rectified(best[ow]);
+        }
       }
   });
 
@@ -175,18 +199,18 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
         // Pooled, dz lives only at the winners: the sums run over the pooled planes, against
         // x there, and dx is the two mean terms everywhere plus dz's term at the winners
         auto per_channel = [&](auto rectified) {
-          parallel_for(0, channels, 1, [&](std::size_t c) {
-            // locals, not captures: a store through a T* could alias a captured T, which
-            // would keep these loops from vectorising
-            const T mu = mean[c], istd = inv_std[c], slope = T(rectifier.slope);
+          const std::size_t block = detail::channels_per_block(channels, batch * plane * sizeof(T));
+          parallel_for(0, (channels + block - 1) / block, 1, [&](std::size_t b) {
+            const std::size_t c0 = b * block, c1 = std::min(channels, c0 + block);
+            const T slope = T(rectifier.slope);
             const std::size_t dz_size = k ? pooled : plane;
             const T* centre_of = k ? x_at_winner.data() : px;  // the x each dz multiplies
-            double sum_dz = 0, sum_dz_xc = 0;  // Σ dz and Σ dz·(x − μ)
+            std::vector<double> sum_dz(block), sum_dz_xc(block);  // Σ dz and Σ dz·(x − μ) per channel
             // a rectified plane's dz goes through a cache-sized buffer: Eigen 3.4 does not
             // vectorise select(), a plain loop does. A tensor, so 64-byte aligned: Eigen's sum
             // splits at alignment, and a malloc'd buffer would change the rounding run to run
             Tensor<T> dz_plane = decltype(rectified)::value ? Tensor<T>::empty({dz_size}) : Tensor<T>();
-            auto dz_of = [&](std::size_t n) {  // plane n's dz
+            auto dz_of = [&](std::size_t n, std::size_t c) {  // plane (n, c)'s dz
               const T* dz = pg + (n * channels + c) * dz_size;
               if constexpr (decltype(rectified)::value) {
                 const T* out = py + (n * channels + c) * dz_size;
@@ -195,41 +219,48 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
               }
               return dz;
             };
-            for (std::size_t n = 0; n < batch; ++n) {
-              const auto dz_map = typename Tensor<T>::ConstArrayMap(dz_of(n), Eigen::Index(dz_size));
-              const auto centre = typename Tensor<T>::ConstArrayMap(centre_of + (n * channels + c) * dz_size, Eigen::Index(dz_size));
-              sum_dz += double(dz_map.sum());
-              sum_dz_xc += double(((centre - mu) * dz_map).sum());
+            for (std::size_t n = 0; n < batch; ++n)  // image by image over the block's channels
+              for (std::size_t c = c0; c < c1; ++c) {
+                const auto dz_map = typename Tensor<T>::ConstArrayMap(dz_of(n, c), Eigen::Index(dz_size));
+                const auto centre = typename Tensor<T>::ConstArrayMap(centre_of + (n * channels + c) * dz_size, Eigen::Index(dz_size));
+                sum_dz[c - c0] += double(dz_map.sum());
+                sum_dz_xc[c - c0] += double(((centre - mean[c]) * dz_map).sum());
+              }
+            for (std::size_t c = c0; c < c1; ++c) {
+              dgamma[c] = T(sum_dz_xc[c - c0] * double(inv_std[c]));
+              dbeta[c] = T(sum_dz[c - c0]);
             }
-            const double sum_dz_xhat = sum_dz_xc * double(istd);
-            dgamma[c] = T(sum_dz_xhat);
-            dbeta[c] = T(sum_dz);
             if (!dx.defined()) return;
-            const T mean_dz = training ? T(sum_dz / double(count)) : T(0);
-            const T mean_dz_xhat = training ? T(sum_dz_xhat / double(count)) : T(0);
-            const T scale = gamma.value()[c] * istd, xhat_scale = mean_dz_xhat * istd;
             T* pdx = dx.data();
-            for (std::size_t n = 0; n < batch; ++n) {
-              const std::size_t offset = (n * channels + c) * plane;
-              const T* in = px + offset;
-              T* grad = pdx + offset;
-              if (k) {
-                for (std::size_t i = 0; i < plane; ++i) grad[i] = scale * (-mean_dz - (in[i] - mu) * xhat_scale);
-                const T* dz = dz_of(n);
-                const std::uint16_t* tap_of = winner.data() + (n * channels + c) * pooled;
-                for (std::size_t oh = 0, o = 0; oh < pooled / out_w; ++oh)
-                  for (std::size_t ow = 0; ow < out_w; ++ow, ++o)
-                    grad[oh * k * width + ow * k + tap_offset[tap_of[o]]] += scale * dz[o];
-                continue;
+            for (std::size_t n = 0; n < batch; ++n)
+              for (std::size_t c = c0; c < c1; ++c) {
+                // locals, not captures: a store through a T* could alias a captured T, which
+                // would keep these loops from vectorising
+                const T mu = mean[c], istd = inv_std[c];
+                const double sum_dz_xhat = sum_dz_xc[c - c0] * double(istd);
+                const T mean_dz = training ? T(sum_dz[c - c0] / double(count)) : T(0);
+                const T mean_dz_xhat = training ? T(sum_dz_xhat / double(count)) : T(0);
+                const T scale = gamma.value()[c] * istd, xhat_scale = mean_dz_xhat * istd;
+                const std::size_t offset = (n * channels + c) * plane;
+                const T* in = px + offset;
+                T* grad = pdx + offset;
+                if (k) {
+                  for (std::size_t i = 0; i < plane; ++i) grad[i] = scale * (-mean_dz - (in[i] - mu) * xhat_scale);
+                  const T* dz = dz_of(n, c);
+                  const std::uint16_t* tap_of = winner.data() + (n * channels + c) * pooled;
+                  for (std::size_t oh = 0, o = 0; oh < pooled / out_w; ++oh)
+                    for (std::size_t ow = 0; ow < out_w; ++ow, ++o)
+                      grad[oh * k * width + ow * k + tap_offset[tap_of[o]]] += scale * dz[o];
+                  continue;
+                }
+                const T* dy = pg + offset;
+                const T* out = py + offset;
+                for (std::size_t i = 0; i < plane; ++i) {
+                  T dz = dy[i];
+                  if constexpr (decltype(rectified)::value) dz = detail::rectified_gradient(dz, out[i], slope);
+                  grad[i] = scale * (dz - mean_dz - (in[i] - mu) * xhat_scale);
+                }
               }
-              const T* dy = pg + offset;
-              const T* out = py + offset;
-              for (std::size_t i = 0; i < plane; ++i) {
-                T dz = dy[i];
-                if constexpr (decltype(rectified)::value) dz = detail::rectified_gradient(dz, out[i], slope);
-                grad[i] = scale * (dz - mean_dz - (in[i] - mu) * xhat_scale);
-              }
-            }
           });
         };
         if (rectifier.enabled)

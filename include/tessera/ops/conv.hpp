@@ -378,13 +378,6 @@ void images_to_matrix(const T* images, std::size_t count, std::size_t channels, 
     for (std::size_t c = 0; c < channels; ++c)
       std::copy_n(images + (j * channels + c) * L, L, matrix + (c * count + j) * L);
 }
-/// The inverse for a whole product: one (C × count·L) matrix back into `count` NCHW images.
-template <class T>
-void matrix_to_images(const T* matrix, std::size_t count, std::size_t channels, std::size_t L, T* images) {
-  for (std::size_t j = 0; j < count; ++j)
-    for (std::size_t c = 0; c < channels; ++c)
-      std::copy_n(matrix + (c * count + j) * L, L, images + (j * channels + c) * L);
-}
 /// `count` images' phase planes, one after another.
 template <class T>
 void split_images(const T* images, std::size_t count, const ConvGeometry& g, T* planes) {
@@ -431,7 +424,7 @@ const T* group_gradient(const Tensor<T>& dy, const RectifiedOutput<T>& through, 
   return dz;
 }
 
-/// Σ of one row of L values, in the order every bias gradient uses (see channel_sum).
+/// Σ of one row of L values, in the order every bias gradient uses.
 template <class T>
 T row_sum(const T* row, std::size_t L) {
   T sum = T(0);
@@ -463,6 +456,96 @@ Tensor<T> packed_lhs(const T* a, std::size_t m, std::size_t k, std::size_t row_s
 // The three kernels below multiply with the packed GEMM (gemm.hpp): the weights are packed
 // once per call, and each group's other operand is packed as it is made.
 
+namespace detail {
+/// The forward product of one group of `count` images whose phase planes are made: their
+/// outputs y (count NCHW images of O × L, at `y`) = W · im2col (+ bias), rectified if asked.
+template <class T>
+void forward_group(const T* planes, std::size_t count, const ConvGeometry& g, const Tensor<T>& packed_w,
+                   std::size_t out_ch, const T* bias, Rectifier rectifier, GroupScratch<T>& scratch, T* y) {
+  const std::size_t rows = g.col_rows(), L = g.positions(), width = count * L;
+  T* cols = buffer(scratch.packed, gemm::packed_rhs_size<T>(rows, width));
+  const std::vector<ColumnRun> runs = column_runs(g, count, gemm::Tile<T>::cols, rows);
+  for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col straight into packed order
+    T* packed_row = cols + r * gemm::Tile<T>::cols;
+    for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, packed_row + run.to);
+  });
+  gemm::zero_rhs_tail(rows, width, cols);
+  // A shallow product stores each tile of C right after a few steps: into y's fresh memory
+  // that would wait on every line (measured: half the speed for k = 48), so it goes to a
+  // buffer in cache and on to y with the bias and rectifier. (So do a group's products.)
+  const bool via_buffer = count > 1 || rows <= gemm::Tile<T>::depth_block;
+  T* product = via_buffer ? buffer(scratch.product, out_ch * width) : y;
+  gemm::multiply_packed(out_ch, width, rows, packed_w.data(), cols, product, width, false);
+  const T slope = T(rectifier.slope);
+  for (std::size_t j = 0; j < count; ++j)
+    for (std::size_t o = 0; o < out_ch; ++o) {  // row o of image j, while it is in cache
+      const T* from = product + (o * count + j) * L;
+      T* to = y + (j * out_ch + o) * L;
+      if (bias)
+        for (std::size_t l = 0; l < L; ++l) to[l] = from[l] + bias[o];
+      else if (via_buffer)
+        std::copy_n(from, L, to);
+      if (rectifier.enabled)
+        for (std::size_t l = 0; l < L; ++l) to[l] = rectify(to[l], slope);
+    }
+}
+
+/// Adds one group's weight gradient dY · im2col(X)ᵀ (O × C·k·k) to `partial`: dy_rows are the
+/// group's output gradients (count images of O × L), planes X's phase planes.
+template <class T>
+void add_weight_gradient_group(const T* dy_rows, const T* planes, std::size_t count, const ConvGeometry& g,
+                               std::size_t out_ch, GroupScratch<T>& scratch, T* partial) {
+  const std::size_t rows = g.col_rows(), L = g.positions(), width = count * L;
+  constexpr std::size_t block = gemm::Tile<T>::lanes;  // columns of im2col(X)ᵀ packed per transpose
+  // A = dY (O × width): its rows run along the positions, so packing transposes them
+  if (count > 1) {  // the group's images side by side first
+    T* gathered = buffer(scratch.staged, out_ch * width);
+    images_to_matrix(dy_rows, count, out_ch, L, gathered);
+    dy_rows = gathered;
+  }
+  T* dy = buffer(scratch.product, gemm::packed_lhs_size<T>(out_ch, width));
+  gemm::pack_lhs(dy_rows, out_ch, width, width, 1, dy);
+  // B = im2col(X)ᵀ (width × C·k·k): its columns are im2col's rows, made `block` at a time
+  T* cols_t = buffer(scratch.packed, gemm::packed_rhs_size<T>(width, rows));
+  T* staged = buffer(scratch.staged, block * width);
+  const std::vector<ColumnRun> runs = column_runs(g, count);
+  for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col's rows, `block` at a time, then transposed
+    T* row = staged + (r % block) * width;
+    for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, row + run.to);
+    if (r % block == block - 1 || r == rows - 1) gemm::pack_rhs_columns(staged, width, r - r % block, r % block + 1, width, cols_t);
+  });
+  gemm::zero_rhs_tail(width, rows, cols_t);
+  gemm::multiply_packed(out_ch, rows, width, dy, cols_t, partial, rows, true);
+}
+
+/// The weight gradient's partial sums, one per run of images (part, one thread's), added in
+/// run order at the end: so the result depends on the thread count only.
+template <class T>
+class WeightGradientSums {
+ public:
+  WeightGradientSums(std::size_t batch, Shape shape) : partial_(batch_parts(batch)), shape_(std::move(shape)) {}
+  T* of(std::size_t part) {
+    if (!partial_[part].defined()) partial_[part] = Tensor<T>::zeros(shape_);
+    return partial_[part].data();
+  }
+  Tensor<T> total() {
+    if (!partial_[0].defined()) return Tensor<T>::zeros(shape_);  // an empty batch
+    for (std::size_t part = 1; part < partial_.size(); ++part) partial_[0].array() += partial_[part].array();
+    return std::move(partial_[0]);
+  }
+
+ private:
+  std::vector<Tensor<T>> partial_;
+  Shape shape_;
+};
+
+/// Σ of each of `count` rows of L values, into sums[0 .. count).
+template <class T>
+void row_sums(const T* rows, std::size_t count, std::size_t L, T* sums) {
+  for (std::size_t i = 0; i < count; ++i) sums[i] = row_sum(rows + i * L, L);
+}
+}  // namespace detail
+
 /// Convolution forward: y (N, O, Ho, Wo), Y_n = W[O × C·k·k] · im2col(X_n) (+ bias[o]), then
 /// rectified if asked, image by image while each is in cache.
 template <class T>
@@ -473,25 +556,9 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
   detail::count_matmul_flops(out_ch, batch * L, rows);
   const Tensor<T> packed_w = detail::packed_lhs(weight.data(), out_ch, rows, rows, 1);
   detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
-    const std::size_t width = count * L;
     T* planes = detail::buffer(scratch.planes, count * g.planes_size());
-    T* cols = detail::buffer(scratch.packed, gemm::packed_rhs_size<T>(rows, width));
     detail::split_images(x.data() + n * g.image_size(), count, g, planes);
-    const std::vector<ColumnRun> runs = column_runs(g, count, gemm::Tile<T>::cols, rows);
-    for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col straight into packed order
-      T* packed_row = cols + r * gemm::Tile<T>::cols;
-      for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, packed_row + run.to);
-    });
-    gemm::zero_rhs_tail(rows, width, cols);
-    T* out = count > 1 ? detail::buffer(scratch.product, out_ch * width) : y.data() + n * out_ch * L;
-    gemm::multiply_packed(out_ch, width, rows, packed_w.data(), cols, out, width, false);
-    if (count > 1) detail::matrix_to_images(out, count, out_ch, L, y.data() + n * out_ch * L);
-    for (std::size_t j = 0; bias && j < count; ++j) detail::add_bias(y.data() + (n + j) * out_ch * L, bias, out_ch, L);
-    if (rectifier.enabled) {
-      T* group = y.data() + n * out_ch * L;
-      const T slope = T(rectifier.slope);
-      for (std::size_t i = 0; i < count * out_ch * L; ++i) group[i] = detail::rectify(group[i], slope);
-    }
+    detail::forward_group(planes, count, g, packed_w, out_ch, bias, rectifier, scratch, y.data() + n * out_ch * L);
   });
   return y;
 }
@@ -524,59 +591,62 @@ Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weig
   return dx;
 }
 
-/// Convolution weight gradient: dW (O, C, k, k) = Σ_n dY_n · im2col(X_n)ᵀ. Each run of images
-/// sums into its own partial; the partials are added in run order, so the result depends on
-/// the thread count only. dY is taken back through a rectifier first if `through`; with
-/// `bias_grad`, the bias gradient Σ_n,l dY[n, o, l] is made too, from the rows in cache (as
-/// channel_sum would).
+/// Convolution weight gradient: dW (O, C, k, k) = Σ_n dY_n · im2col(X_n)ᵀ, the same at any
+/// thread count (WeightGradientSums). dY is taken back through a rectifier first if
+/// `through`; with `bias_grad`, the bias gradient Σ_n,l dY[n, o, l] is made too, from the rows
+/// in cache.
 template <class T>
 Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, const ConvGeometry& g,
                                  const RectifiedOutput<T>& through = {}, Tensor<T>* bias_grad = nullptr) {
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
   detail::count_matmul_flops(out_ch, rows, batch * L);
-  std::vector<Tensor<T>> partial(detail::batch_parts(batch));
+  detail::WeightGradientSums<T> sums(batch, {out_ch, g.channels, g.kernel, g.kernel});
   Tensor<T> row_sums = bias_grad ? Tensor<T>::empty({batch, out_ch}) : Tensor<T>();
-  constexpr std::size_t block = gemm::Tile<T>::lanes;  // columns of im2col(X)ᵀ packed per transpose
   detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t part, std::size_t n, std::size_t count) {
-    const std::size_t width = count * L;
-    if (!partial[part].defined()) partial[part] = Tensor<T>::zeros({out_ch, g.channels, g.kernel, g.kernel});
-    // A = dY (O × width): its rows run along the positions, so packing transposes them
     const T* dy_rows = detail::group_gradient(grad_out, through, n, count, scratch.gradient);
-    for (std::size_t i = 0; bias_grad && i < count * out_ch; ++i) row_sums.data()[n * out_ch + i] = detail::row_sum(dy_rows + i * L, L);
-    if (count > 1) {  // the group's images side by side first
-      T* gathered = detail::buffer(scratch.staged, out_ch * width);
-      detail::images_to_matrix(dy_rows, count, out_ch, L, gathered);
-      dy_rows = gathered;
-    }
-    T* dy = detail::buffer(scratch.product, gemm::packed_lhs_size<T>(out_ch, width));
-    gemm::pack_lhs(dy_rows, out_ch, width, width, 1, dy);
-    // B = im2col(X)ᵀ (width × C·k·k): its columns are im2col's rows, made `block` at a time
+    if (bias_grad) detail::row_sums(dy_rows, count * out_ch, L, row_sums.data() + n * out_ch);
     T* planes = detail::buffer(scratch.planes, count * g.planes_size());
-    T* cols_t = detail::buffer(scratch.packed, gemm::packed_rhs_size<T>(width, rows));
-    T* staged = detail::buffer(scratch.staged, block * width);
     detail::split_images(x.data() + n * g.image_size(), count, g, planes);
-    const std::vector<ColumnRun> runs = column_runs(g, count);
-    for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col's rows, `block` at a time, then transposed
-      T* row = staged + (r % block) * width;
-      for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, row + run.to);
-      if (r % block == block - 1 || r == rows - 1) gemm::pack_rhs_columns(staged, width, r - r % block, r % block + 1, width, cols_t);
-    });
-    gemm::zero_rhs_tail(width, rows, cols_t);
-    gemm::multiply_packed(out_ch, rows, width, dy, cols_t, partial[part].data(), rows, true);
+    detail::add_weight_gradient_group(dy_rows, planes, count, g, out_ch, scratch, sums.of(part));
   });
   if (bias_grad) *bias_grad = detail::total_over_batch(row_sums);
-  if (!partial[0].defined()) return Tensor<T>::zeros({out_ch, g.channels, g.kernel, g.kernel});  // an empty batch
-  for (std::size_t part = 1; part < partial.size(); ++part) partial[0].array() += partial[part].array();
-  return std::move(partial[0]);
+  return sums.total();
 }
 
-/// Σ over batch and positions per channel: the bias gradient.
+/// The gradients of a transposed convolution (x (N, Cin, H, W) → y, weight (Cin, Cout, k, k))
+/// from dy, in one pass over the batch: dx = conv2d_forward(dy), dW = conv2d_backward_weight(x,
+/// dy) and the bias's Σ dy, each group's dy split into its phase planes once for both
+/// products. Each is made only if asked (dx, dw, db).
 template <class T>
-Tensor<T> channel_sum(const Tensor<T>& g) {
-  const std::size_t batch = g.shape()[0], channels = g.shape()[1], plane = g.size() / (batch * channels);
-  Tensor<T> row_sums = Tensor<T>::empty({batch, channels});
-  parallel_for(0, batch * channels, 64, [&](std::size_t i) { row_sums.data()[i] = detail::row_sum(g.data() + i * plane, plane); });
-  return detail::total_over_batch(row_sums);
+struct TransposedConvGrads {
+  Tensor<T> dx, dw, db;
+};
+template <class T>
+TransposedConvGrads<T> conv2d_transpose_backward(const Tensor<T>& gy, const Tensor<T>& x, const Tensor<T>& weight,
+                                                 const ConvGeometry& g, bool dx, bool dw, bool db) {
+  const std::size_t batch = x.shape()[0], in_ch = weight.shape()[0], rows = g.col_rows(), L = g.positions();
+  TransposedConvGrads<T> out;
+  Tensor<T> packed_w, row_sums;
+  if (dx) {
+    out.dx = Tensor<T>::empty(x.shape());
+    detail::count_matmul_flops(in_ch, batch * L, rows);
+    packed_w = detail::packed_lhs(weight.data(), in_ch, rows, rows, 1);
+  }
+  if (dw) detail::count_matmul_flops(in_ch, rows, batch * L);
+  if (db) row_sums = Tensor<T>::empty({batch, g.channels});
+  detail::WeightGradientSums<T> sums(batch, weight.shape());
+  detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t part, std::size_t n, std::size_t count) {
+    const T* dy = gy.data() + n * g.image_size();
+    if (db) detail::row_sums(dy, count * g.channels, g.height * g.width, row_sums.data() + n * g.channels);
+    if (!dx && !dw) return;
+    T* planes = detail::buffer(scratch.planes, count * g.planes_size());
+    detail::split_images(dy, count, g, planes);
+    if (dx) detail::forward_group(planes, count, g, packed_w, in_ch, static_cast<const T*>(nullptr), Rectifier{}, scratch, out.dx.data() + n * in_ch * L);
+    if (dw) detail::add_weight_gradient_group(x.data() + n * in_ch * L, planes, count, g, in_ch, scratch, sums.of(part));
+  });
+  if (dw) out.dw = sums.total();
+  if (db) out.db = detail::total_over_batch(row_sums);
+  return out;
 }
 
 namespace detail {
@@ -647,9 +717,11 @@ Var<T> conv2d_transpose(const Var<T>& x, const Var<T>& weight, const Var<T>& bia
   Tensor<T> y = conv2d_backward_input(x.value(), weight.value(), g, bias.defined() ? bias.value().data() : nullptr);
   return make_op_result("conv2d_transpose", std::move(y), {&x, &weight, &bias},
                         [x, weight, bias, g](const Tensor<T>& gy, const Tensor<T>&) {
-                          if (needs_grad(x)) accumulate_grad(x, conv2d_forward(gy, weight.value(), g));
-                          if (needs_grad(weight)) accumulate_grad(weight, conv2d_backward_weight(x.value(), gy, g));
-                          if (needs_grad(bias)) accumulate_grad(bias, channel_sum(gy));
+                          TransposedConvGrads<T> grads =
+                              conv2d_transpose_backward(gy, x.value(), weight.value(), g, needs_grad(x), needs_grad(weight), needs_grad(bias));
+                          accumulate_grad(x, std::move(grads.dx));
+                          accumulate_grad(weight, std::move(grads.dw));
+                          accumulate_grad(bias, std::move(grads.db));
                         });
 }
 
