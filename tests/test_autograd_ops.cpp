@@ -355,11 +355,12 @@ TEST_CASE("im2col + packed GEMM convolutions match direct loops on odd shapes, f
   // 1-3; images up to 18×20 (several per product) and 40×36 (one per product, 1440 positions);
   // 272 rows of columns (over the GEMM's 256-deep block); stride 2 over 70 columns (the
   // split into phases in several 32-wide pieces); 13 output channels (GEMM panels of 12 and
-  // 4 rows); at 1 thread (one run of the batch) and 2 (a run per thread, or the GEMM's
+  // 4 rows); 640 rows of 256 positions (the weight gradient's columns in two products);
+  // 8×8 outputs; at 1 thread (one run of the batch) and 2 (a run per thread, or the GEMM's
   // threads over its panels for batch 1)
   const Case cases[] = {{1, 3, 5, 7, 9, 3, 1, 1},   {3, 17, 7, 11, 9, 4, 2, 1}, {3, 5, 3, 10, 13, 3, 3, 2},
                         {1, 1, 33, 6, 6, 5, 2, 0},  {5, 4, 6, 18, 20, 3, 1, 1}, {3, 2, 3, 40, 36, 3, 1, 1},
-                        {3, 6, 13, 9, 70, 4, 2, 1}};
+                        {3, 6, 13, 9, 70, 4, 2, 1}, {2, 40, 5, 32, 32, 4, 2, 1}, {5, 3, 4, 16, 16, 4, 2, 1}};
   const int saved_threads = num_threads();
   for (int threads : {1, 2})
   for (const Case& t : cases) {

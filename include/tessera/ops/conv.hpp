@@ -505,17 +505,23 @@ void add_weight_gradient_group(const T* dy_rows, const T* planes, std::size_t co
   }
   T* dy = buffer(scratch.product, gemm::packed_lhs_size<T>(out_ch, width));
   gemm::pack_lhs(dy_rows, out_ch, width, width, 1, dy);
-  // B = im2col(X)ᵀ (width × C·k·k): its columns are im2col's rows, made `block` at a time
-  T* cols_t = buffer(scratch.packed, gemm::packed_rhs_size<T>(width, rows));
+  // B = im2col(X)ᵀ (width × C·k·k): its columns are im2col's rows, made `block` at a time and
+  // `chunk` columns of dW per product, so that B stays in L2 (each dW entry's sum is the same)
+  const std::size_t chunk = std::max(gemm::Tile<T>::cols, (std::size_t(512) << 10) / (width * sizeof(T)) / gemm::Tile<T>::cols * gemm::Tile<T>::cols);
+  T* cols_t = buffer(scratch.packed, gemm::packed_rhs_size<T>(width, std::min(rows, chunk)));
   T* staged = buffer(scratch.staged, block * width);
   const std::vector<ColumnRun> runs = column_runs(g, count);
-  for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col's rows, `block` at a time, then transposed
-    T* row = staged + (r % block) * width;
-    for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, row + run.to);
-    if (r % block == block - 1 || r == rows - 1) gemm::pack_rhs_columns(staged, width, r - r % block, r % block + 1, width, cols_t);
-  });
-  gemm::zero_rhs_tail(width, rows, cols_t);
-  gemm::multiply_packed(out_ch, rows, width, dy, cols_t, partial, rows, true);
+  for (std::size_t first = 0; first < rows; first += chunk) {
+    const std::size_t last = std::min(rows, first + chunk);
+    for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col's rows, `block` at a time, then transposed
+      if (r < first || r >= last) return;
+      T* row = staged + (r % block) * width;
+      for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, row + run.to);
+      if (r % block == block - 1 || r == last - 1) gemm::pack_rhs_columns(staged, width, r - r % block - first, r % block + 1, width, cols_t);
+    });
+    gemm::zero_rhs_tail(width, last - first, cols_t);
+    gemm::multiply_packed(out_ch, last - first, width, dy, cols_t, partial + first, rows, true);
+  }
 }
 
 /// The weight gradient's partial sums, one per run of images (part, one thread's), added in
