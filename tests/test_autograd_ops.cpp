@@ -512,9 +512,12 @@ TEST_CASE("packed GEMM matches a triple loop: odd sizes, every panel height, dep
 
 TEST_CASE("stride phases: split_phases places each pixel, merge_phases is its adjoint, float's fast path agrees",
           "[ops][conv][reference]") {
-  // (C, H, W, k, s, p): strides 1-3, odd widths over 32 (several chunks of the stride-2 path)
+  // (C, H, W, k, s, p): strides 1-3, odd widths over 32 (several chunks of the stride-2 path);
+  // no rows at all (the planes are all padding). The planes start as garbage (42): split_phases
+  // must zero all the padding itself
   for (const auto& [c, h, w, k, s, p] : {std::array<std::size_t, 6>{2, 5, 7, 3, 1, 1}, {3, 9, 70, 4, 2, 1},
-                                          {1, 6, 33, 4, 2, 0}, {2, 7, 8, 3, 3, 2}, {1, 4, 40, 2, 2, 3}}) {
+                                          {1, 6, 33, 4, 2, 0}, {2, 7, 8, 3, 3, 2}, {1, 4, 40, 2, 2, 3},
+                                          {2, 0, 5, 3, 2, 2}}) {
     CAPTURE(c, h, w, k, s, p);
     const ConvGeometry g = conv_geometry("test", c, h, w, k, s, p);
     Rng rng(12);
@@ -542,7 +545,7 @@ TEST_CASE("stride phases: split_phases places each pixel, merge_phases is its ad
     CHECK(lhs == Approx((x.array() * back.array()).sum()));
     // float (AVX-512's stride-2 path where built) against double (the generic loops)
     const Tensor<float> xf = x.cast<float>();
-    std::vector<float> planes_f(g.planes_size());
+    std::vector<float> planes_f(g.planes_size(), 42.f);
     split_phases(xf.data(), g, planes_f.data());
     for (std::size_t i = 0; i < planes.size(); ++i) CHECK(planes_f[i] == float(planes[i]));
     Tensor<float> back_f = Tensor<float>::empty(x.shape());

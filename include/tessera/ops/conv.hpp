@@ -205,12 +205,18 @@ class PhaseRows {
 #endif
   {}
 
-  /// Every row of one image (Split: image → planes; else back), the stride decided once.
+  /// Every row of one image (Split: image → planes, each channel's planes zeroed just before
+  /// its rows land, while they are in L1; else back), the stride decided once.
   template <bool Split>
   void move_image(ImageRow<Split, T> image, PlaneRow<Split, T> planes) const {
-    const std::size_t s = g_.stride, p = g_.padding, width = g_.width;
+    const std::size_t s = g_.stride, p = g_.padding, width = g_.width, channel_planes = s * s * g_.plane_rows() * g_.plane_cols();
+    auto clear = [&](std::size_t row) {  // at the first row of a channel
+      if constexpr (Split)
+        if (row % g_.height == 0) std::fill_n(planes + row / g_.height * channel_planes, channel_planes, T(0));
+    };
     if (s == 1) {  // each padded row: a shifted copy
       for_each_phase_row(g_, planes, [&](std::size_t row, PlaneRow<Split, T> plane_row) {
+        clear(row);
         if constexpr (Split)
           gemm::copy_run(image + row * width, width, plane_row + p);
         else
@@ -226,6 +232,7 @@ class PhaseRows {
         const Stride2Rows rows = stride2_;  // a local: its masks stay in registers
         for (std::size_t c = 0; c < g_.channels; ++c)
           for (std::size_t ih = 0; ih < g_.height; ++ih, image += width) {
+            if (ih == 0) clear(c * g_.height);
             const std::size_t i = ih + p;  // padded row i is row i / 2 of the planes (c, i mod 2, ·)
             const auto plane_row = planes + (4 * c + 2 * (i % 2)) * plane + (i / 2) * cols;
             rows.move<Split>(image, plane_row + even, plane_row + odd);
@@ -234,6 +241,7 @@ class PhaseRows {
       }
 #endif
     for_each_phase_row(g_, planes, [&](std::size_t row, PlaneRow<Split, T> plane_row) {
+      clear(row);
       for (const ColumnPhase& phase : phases_) {
         if constexpr (Split)
           copy_strided<true>(image + row * width + phase.first, plane_row + phase.offset, phase.count, s);
@@ -256,7 +264,7 @@ class PhaseRows {
 /// Image (C, H, W) → its zero-padded stride phases (planes_size() values).
 template <class T>
 void split_phases(const T* image, const ConvGeometry& g, T* planes) {
-  std::fill(planes, planes + g.planes_size(), T(0));
+  if (g.height == 0) std::fill(planes, planes + g.planes_size(), T(0));  // all padding, no row to clear it
   detail::PhaseRows<T>(g).template move_image<true>(image, planes);
 }
 
