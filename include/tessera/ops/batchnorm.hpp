@@ -131,7 +131,6 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
         sum[c - c0] += double(m) * double(plane);
         squares[c - c0] += double((values - m).square().sum());
       }
-    std::vector<T> mu(block), scale(block), shift(block);
     for (std::size_t c = c0; c < c1; ++c) {
       T m, var;
       if (training) {
@@ -149,11 +148,8 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
         m = running_mean[c];
         var = running_var[c];
       }
-      const T istd = T(1) / std::sqrt(var + eps);
-      mean[c] = mu[c - c0] = m;
-      inv_std[c] = istd;
-      scale[c - c0] = gamma.value()[c] * istd;
-      shift[c - c0] = beta.value()[c];
+      mean[c] = m;
+      inv_std[c] = T(1) / std::sqrt(var + eps);
     }
     const bool rectify = rectifier.enabled;
     const T slope = T(rectifier.slope);
@@ -161,7 +157,8 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
     std::vector<T> taps(k * k * out_w), best(out_w);
     for (std::size_t n = 0; n < batch; ++n)
       for (std::size_t c = c0; c < c1; ++c) {
-        const T m = mu[c - c0], sc = scale[c - c0], sh = shift[c - c0];  // locals: the stores cannot alias them
+        // locals: the stores cannot alias them
+        const T m = mean[c], sc = gamma.value()[c] * inv_std[c], sh = beta.value()[c];
         if (!k) {
           const T* in = px + (n * channels + c) * plane;
           T* out = py + (n * channels + c) * plane;

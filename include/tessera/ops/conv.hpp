@@ -10,7 +10,8 @@
 // A transposed convolution is the adjoint of a convolution (Dumoulin & Visin, "A guide to
 // convolution arithmetic", 2016): its forward is conv2d's input gradient, its input gradient
 // is conv2d's forward, and its weight gradient is conv2d's with the roles of x and dy swapped.
-// So the three kernels below serve both layers.
+// So the same kernels serve both layers (the transposed convolution's backward runs two of
+// them on each group of dy at once).
 //
 // Why one image at a time: one image's columns stay in the core's cache between im2col and
 // the product, the product writes NCHW directly, and nothing batch-sized is kept for the
@@ -121,17 +122,16 @@ inline std::vector<ColumnPhase> column_phases(const ConvGeometry& g) {
   return phases;
 }
 
-/// visit(image row, plane row) for every image row of every channel: image row ih of channel c
-/// is padded row i = ih + p, which is row i / s of planes (c, i mod s, b) — plane row points
-/// into phase b = 0's, and phase b's is b·plane_rows·plane_cols further.
+/// visit(image row, plane row) for every image row of channel c: image row ih is padded row
+/// i = ih + p, which is row i / s of planes (c, i mod s, b) — plane row points into phase
+/// b = 0's, and phase b's is b·plane_rows·plane_cols further.
 template <class Planes, class Visit>
-void for_each_phase_row(const ConvGeometry& g, Planes planes, Visit visit) {
+void for_each_phase_row(const ConvGeometry& g, std::size_t c, Planes planes, Visit visit) {
   const std::size_t s = g.stride, p = g.padding, cols = g.plane_cols(), plane = g.plane_rows() * cols;
-  for (std::size_t c = 0; c < g.channels; ++c)
-    for (std::size_t ih = 0, a = p % s, row = p / s; ih < g.height; ++ih) {
-      visit(c * g.height + ih, planes + (c * s + a) * s * plane + row * cols);
-      if (++a == s) a = 0, ++row;  // the next padded row
-    }
+  for (std::size_t ih = 0, a = p % s, row = p / s; ih < g.height; ++ih) {
+    visit(c * g.height + ih, planes + (c * s + a) * s * plane + row * cols);
+    if (++a == s) a = 0, ++row;  // the next padded row
+  }
 }
 
 /// Copies every s-th element from `from` to consecutive `to` (or the reverse when `Gather` is
@@ -205,18 +205,25 @@ class PhaseRows {
 #endif
   {}
 
-  /// Every row of one image (Split: image → planes, each channel's planes zeroed just before
-  /// its rows land, while they are in L1; else back), the stride decided once.
+  /// Every row of one image (Split: image → planes; else back). Splitting, each channel's
+  /// planes are zeroed just before its rows land, while they are in L1 (the padding is what
+  /// stays zero).
   template <bool Split>
   void move_image(ImageRow<Split, T> image, PlaneRow<Split, T> planes) const {
-    const std::size_t s = g_.stride, p = g_.padding, width = g_.width, channel_planes = s * s * g_.plane_rows() * g_.plane_cols();
-    auto clear = [&](std::size_t row) {  // at the first row of a channel
-      if constexpr (Split)
-        if (row % g_.height == 0) std::fill_n(planes + row / g_.height * channel_planes, channel_planes, T(0));
-    };
+    const std::size_t channel_planes = g_.stride * g_.stride * g_.plane_rows() * g_.plane_cols();
+    for (std::size_t c = 0; c < g_.channels; ++c) {
+      if constexpr (Split) std::fill_n(planes + c * channel_planes, channel_planes, T(0));
+      move_channel<Split>(c, image, planes);
+    }
+  }
+
+ private:
+  /// The rows of channel c, the stride's way.
+  template <bool Split>
+  void move_channel(std::size_t c, ImageRow<Split, T> image, PlaneRow<Split, T> planes) const {
+    const std::size_t s = g_.stride, p = g_.padding, width = g_.width;
     if (s == 1) {  // each padded row: a shifted copy
-      for_each_phase_row(g_, planes, [&](std::size_t row, PlaneRow<Split, T> plane_row) {
-        clear(row);
+      for_each_phase_row(g_, c, planes, [&](std::size_t row, PlaneRow<Split, T> plane_row) {
         if constexpr (Split)
           gemm::copy_run(image + row * width, width, plane_row + p);
         else
@@ -230,18 +237,16 @@ class PhaseRows {
         const std::size_t cols = g_.plane_cols(), plane = g_.plane_rows() * cols;
         const std::size_t even = (p % 2) * plane + p / 2, odd = ((p + 1) % 2) * plane + (p + 1) / 2;
         const Stride2Rows rows = stride2_;  // a local: its masks stay in registers
-        for (std::size_t c = 0; c < g_.channels; ++c)
-          for (std::size_t ih = 0; ih < g_.height; ++ih, image += width) {
-            if (ih == 0) clear(c * g_.height);
-            const std::size_t i = ih + p;  // padded row i is row i / 2 of the planes (c, i mod 2, ·)
-            const auto plane_row = planes + (4 * c + 2 * (i % 2)) * plane + (i / 2) * cols;
-            rows.move<Split>(image, plane_row + even, plane_row + odd);
-          }
+        image += c * g_.height * width;
+        for (std::size_t ih = 0; ih < g_.height; ++ih, image += width) {
+          const std::size_t i = ih + p;  // padded row i is row i / 2 of the planes (c, i mod 2, ·)
+          const auto plane_row = planes + (4 * c + 2 * (i % 2)) * plane + (i / 2) * cols;
+          rows.move<Split>(image, plane_row + even, plane_row + odd);
+        }
         return;
       }
 #endif
-    for_each_phase_row(g_, planes, [&](std::size_t row, PlaneRow<Split, T> plane_row) {
-      clear(row);
+    for_each_phase_row(g_, c, planes, [&](std::size_t row, PlaneRow<Split, T> plane_row) {
       for (const ColumnPhase& phase : phases_) {
         if constexpr (Split)
           copy_strided<true>(image + row * width + phase.first, plane_row + phase.offset, phase.count, s);
@@ -251,7 +256,6 @@ class PhaseRows {
     });
   }
 
- private:
   ConvGeometry g_;
   std::vector<ColumnPhase> phases_;
 #if defined(__AVX512F__)
@@ -264,7 +268,6 @@ class PhaseRows {
 /// Image (C, H, W) → its zero-padded stride phases (planes_size() values).
 template <class T>
 void split_phases(const T* image, const ConvGeometry& g, T* planes) {
-  if (g.height == 0) std::fill(planes, planes + g.planes_size(), T(0));  // all padding, no row to clear it
   detail::PhaseRows<T>(g).template move_image<true>(image, planes);
 }
 
@@ -461,8 +464,8 @@ Tensor<T> packed_lhs(const T* a, std::size_t m, std::size_t k, std::size_t row_s
 }
 }  // namespace detail
 
-// The three kernels below multiply with the packed GEMM (gemm.hpp): the weights are packed
-// once per call, and each group's other operand is packed as it is made.
+// The kernels below multiply with the packed GEMM (gemm.hpp): the weights are packed once
+// per call, and each group's other operand is packed as it is made.
 
 namespace detail {
 /// The forward product of one group of `count` images whose phase planes are made: their
@@ -615,15 +618,15 @@ Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, 
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
   detail::count_matmul_flops(out_ch, rows, batch * L);
   detail::WeightGradientSums<T> sums(batch, {out_ch, g.channels, g.kernel, g.kernel});
-  Tensor<T> row_sums = bias_grad ? Tensor<T>::empty({batch, out_ch}) : Tensor<T>();
+  Tensor<T> image_sums = bias_grad ? Tensor<T>::empty({batch, out_ch}) : Tensor<T>();
   detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t part, std::size_t n, std::size_t count) {
     const T* dy_rows = detail::group_gradient(grad_out, through, n, count, scratch.gradient);
-    if (bias_grad) detail::row_sums(dy_rows, count * out_ch, L, row_sums.data() + n * out_ch);
+    if (bias_grad) detail::row_sums(dy_rows, count * out_ch, L, image_sums.data() + n * out_ch);
     T* planes = detail::buffer(scratch.planes, count * g.planes_size());
     detail::split_images(x.data() + n * g.image_size(), count, g, planes);
     detail::add_weight_gradient_group(dy_rows, planes, count, g, out_ch, scratch, sums.of(part));
   });
-  if (bias_grad) *bias_grad = detail::total_over_batch(row_sums);
+  if (bias_grad) *bias_grad = detail::total_over_batch(image_sums);
   return sums.total();
 }
 
@@ -640,18 +643,18 @@ TransposedConvGrads<T> conv2d_transpose_backward(const Tensor<T>& gy, const Tens
                                                  const ConvGeometry& g, bool dx, bool dw, bool db) {
   const std::size_t batch = x.shape()[0], in_ch = weight.shape()[0], rows = g.col_rows(), L = g.positions();
   TransposedConvGrads<T> out;
-  Tensor<T> packed_w, row_sums;
+  Tensor<T> packed_w, image_sums;
   if (dx) {
     out.dx = Tensor<T>::empty(x.shape());
     detail::count_matmul_flops(in_ch, batch * L, rows);
     packed_w = detail::packed_lhs(weight.data(), in_ch, rows, rows, 1);
   }
   if (dw) detail::count_matmul_flops(in_ch, rows, batch * L);
-  if (db) row_sums = Tensor<T>::empty({batch, g.channels});
+  if (db) image_sums = Tensor<T>::empty({batch, g.channels});
   detail::WeightGradientSums<T> sums(batch, weight.shape());
   detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t part, std::size_t n, std::size_t count) {
     const T* dy = gy.data() + n * g.image_size();
-    if (db) detail::row_sums(dy, count * g.channels, g.height * g.width, row_sums.data() + n * g.channels);
+    if (db) detail::row_sums(dy, count * g.channels, g.height * g.width, image_sums.data() + n * g.channels);
     if (!dx && !dw) return;
     T* planes = detail::buffer(scratch.planes, count * g.planes_size());
     detail::split_images(dy, count, g, planes);
@@ -659,7 +662,7 @@ TransposedConvGrads<T> conv2d_transpose_backward(const Tensor<T>& gy, const Tens
     if (dw) detail::add_weight_gradient_group(x.data() + n * in_ch * L, planes, count, g, in_ch, scratch, sums.of(part));
   });
   if (dw) out.dw = sums.total();
-  if (db) out.db = detail::total_over_batch(row_sums);
+  if (db) out.db = detail::total_over_batch(image_sums);
   return out;
 }
 
