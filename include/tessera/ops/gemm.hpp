@@ -245,7 +245,7 @@ void multiply_tile(std::size_t depth, const T* a, const T* b, T* c, std::size_t 
       right[i] += a[i] * b1;
     }
   }
-  for (std::size_t i = 0; i < rows_valid; ++i) {
+  const auto store_row = [&](std::size_t i) __attribute__((always_inline)) {
     T* row = c + i * ldc;
     if (cols_valid == 2 * lanes) {
       if (accumulate) {
@@ -260,6 +260,12 @@ void multiply_tile(std::size_t depth, const T* a, const T* b, T* c, std::size_t 
       store(tile_row + lanes, right[i]);
       for (std::size_t j = 0; j < cols_valid; ++j) row[j] = accumulate ? row[j] + tile_row[j] : tile_row[j];
     }
+  };
+  if (rows_valid == Rows && cols_valid == 2 * lanes) {  // a whole tile, unrolled: the sums stay in registers
+#pragma GCC unroll 12
+    for (std::size_t i = 0; i < Rows; ++i) store_row(i);
+  } else {
+    for (std::size_t i = 0; i < rows_valid; ++i) store_row(i);
   }
 }
 }  // namespace detail
