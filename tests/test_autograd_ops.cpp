@@ -603,6 +603,27 @@ TEST_CASE("FlopCounter: 2·m·n·k per matrix product, forward and backward, nes
   CHECK(all.total() == 3 * 2.0 * 200 * 27 + 2.0 * 72 * 32 + 2.0 * 5 * 7 * 3);
 }
 
+TEST_CASE("conv2d with a frozen weight and a trainable bias: the same bias gradient, no weight product", "[ops][conv]") {
+  Rng rng(4);
+  const Tensor<double> x = Tensor<double>::randn({3, 2, 6, 5}, rng), w = Tensor<double>::randn({4, 2, 3, 3}, rng);
+  const Tensor<double> b = Tensor<double>::randn({4}, rng), up = Tensor<double>::randn({3, 4, 3, 3}, rng);
+  const Rectifier leaky{true, 0.2};  // the bias gradient passes back through the fused rectifier
+  auto bias_grad = [&](bool weight_trainable, double& flops) {
+    Var<double> weight(w, weight_trainable), bias(b, true);
+    FlopCounter counter;
+    conv2d(Var<double>(x), weight, bias, 2, 1, leaky).backward(up);
+    flops = counter.total();
+    return bias.grad();
+  };
+  double with_weight = 0, bias_only = 0;
+  const Tensor<double> expected = bias_grad(true, with_weight), got = bias_grad(false, bias_only);
+  REQUIRE(got.shape() == expected.shape());
+  CHECK(std::equal(got.data(), got.data() + got.size(), expected.data()));  // the same sums, the same order
+  const double forward = 2.0 * 3 * 9 * 4 * 18;  // 3 images × 9 positions × 4 channels × 18 products
+  CHECK(with_weight == 2 * forward);
+  CHECK(bias_only == forward);
+}
+
 TEST_CASE("conv2d and conv2d_transpose: gradients", "[ops][conv][gradcheck]") {
   Rng rng(9);
   struct Case {

@@ -608,41 +608,46 @@ Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weig
   return dx;
 }
 
-/// Convolution weight gradient: dW (O, C, k, k) = Σ_n dY_n · im2col(X_n)ᵀ, the same at any
-/// thread count (WeightGradientSums). dY is taken back through a rectifier first if
-/// `through`; with `bias_grad`, the bias gradient Σ_n,l dY[n, o, l] is made too, from the rows
-/// in cache.
+/// The gradients a convolution's backward makes, each only if asked (else undefined).
 template <class T>
-Tensor<T> conv2d_backward_weight(const Tensor<T>& grad_out, const Tensor<T>& x, const ConvGeometry& g,
-                                 const RectifiedOutput<T>& through = {}, Tensor<T>* bias_grad = nullptr) {
+struct ConvGrads {
+  Tensor<T> dx, dw, db;
+};
+
+/// Convolution parameter gradients: dW (O, C, k, k) = Σ_n dY_n · im2col(X_n)ᵀ, the same at any
+/// thread count (WeightGradientSums), and the bias's Σ_n,l dY[n, o, l] from the same rows while
+/// they are in cache; each only if asked (dw, db). dY is taken back through a rectifier first
+/// if `through`.
+template <class T>
+ConvGrads<T> conv2d_backward_params(const Tensor<T>& grad_out, const Tensor<T>& x, const ConvGeometry& g,
+                                    const RectifiedOutput<T>& through, bool dw, bool db) {
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
-  detail::count_matmul_flops(out_ch, rows, batch * L);
+  if (dw) detail::count_matmul_flops(out_ch, rows, batch * L);
   detail::WeightGradientSums<T> sums(batch, {out_ch, g.channels, g.kernel, g.kernel});
-  Tensor<T> image_sums = bias_grad ? Tensor<T>::empty({batch, out_ch}) : Tensor<T>();
+  Tensor<T> image_sums = db ? Tensor<T>::empty({batch, out_ch}) : Tensor<T>();
   detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t part, std::size_t n, std::size_t count) {
     const T* dy_rows = detail::group_gradient(grad_out, through, n, count, scratch.gradient);
-    if (bias_grad) detail::row_sums(dy_rows, count * out_ch, L, image_sums.data() + n * out_ch);
+    if (db) detail::row_sums(dy_rows, count * out_ch, L, image_sums.data() + n * out_ch);
+    if (!dw) return;  // (a frozen weight with a trainable bias: no product)
     T* planes = detail::buffer(scratch.planes, count * g.planes_size());
     detail::split_images(x.data() + n * g.image_size(), count, g, planes);
     detail::add_weight_gradient_group(dy_rows, planes, count, g, out_ch, scratch, sums.of(part));
   });
-  if (bias_grad) *bias_grad = detail::total_over_batch(image_sums);
-  return sums.total();
+  ConvGrads<T> out;
+  if (dw) out.dw = sums.total();
+  if (db) out.db = detail::total_over_batch(image_sums);
+  return out;
 }
 
 /// The gradients of a transposed convolution (x (N, Cin, H, W) → y, weight (Cin, Cout, k, k))
-/// from dy, in one pass over the batch: dx = conv2d_forward(dy), dW = conv2d_backward_weight(x,
+/// from dy, in one pass over the batch: dx = conv2d_forward(dy), dW = conv2d_backward_params(x,
 /// dy) and the bias's Σ dy, each group's dy split into its phase planes once for both
 /// products. Each is made only if asked (dx, dw, db).
 template <class T>
-struct TransposedConvGrads {
-  Tensor<T> dx, dw, db;
-};
-template <class T>
-TransposedConvGrads<T> conv2d_transpose_backward(const Tensor<T>& gy, const Tensor<T>& x, const Tensor<T>& weight,
-                                                 const ConvGeometry& g, bool dx, bool dw, bool db) {
+ConvGrads<T> conv2d_transpose_backward(const Tensor<T>& gy, const Tensor<T>& x, const Tensor<T>& weight,
+                                       const ConvGeometry& g, bool dx, bool dw, bool db) {
   const std::size_t batch = x.shape()[0], in_ch = weight.shape()[0], rows = g.col_rows(), L = g.positions();
-  TransposedConvGrads<T> out;
+  ConvGrads<T> out;
   Tensor<T> packed_w, image_sums;
   if (dx) {
     out.dx = Tensor<T>::empty(x.shape());
@@ -698,11 +703,10 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::si
                           // the kernels take gy back through the rectifier themselves, image by image
                           const RectifiedOutput<T> through{rectifier.enabled ? y.data() : nullptr, rectifier};
                           if (needs_grad(x)) accumulate_grad(x, conv2d_backward_input(gy, weight.value(), g, static_cast<const T*>(nullptr), through));
-                          if (needs_grad(weight) || needs_grad(bias)) {  // (the bias gradient from the same rows)
-                            Tensor<T> bias_grad;
-                            Tensor<T> weight_grad = conv2d_backward_weight(gy, x.value(), g, through, needs_grad(bias) ? &bias_grad : nullptr);
-                            accumulate_grad(weight, std::move(weight_grad));
-                            accumulate_grad(bias, std::move(bias_grad));
+                          if (needs_grad(weight) || needs_grad(bias)) {
+                            ConvGrads<T> grads = conv2d_backward_params(gy, x.value(), g, through, needs_grad(weight), needs_grad(bias));
+                            accumulate_grad(weight, std::move(grads.dw));
+                            accumulate_grad(bias, std::move(grads.db));
                           }
                         });
 }
@@ -734,7 +738,7 @@ Var<T> conv2d_transpose(const Var<T>& x, const Var<T>& weight, const Var<T>& bia
   Tensor<T> y = conv2d_backward_input(x.value(), weight.value(), g, bias.defined() ? bias.value().data() : nullptr);
   return make_op_result("conv2d_transpose", std::move(y), {&x, &weight, &bias},
                         [x, weight, bias, g](const Tensor<T>& gy, const Tensor<T>&) {
-                          TransposedConvGrads<T> grads =
+                          ConvGrads<T> grads =
                               conv2d_transpose_backward(gy, x.value(), weight.value(), g, needs_grad(x), needs_grad(weight), needs_grad(bias));
                           accumulate_grad(x, std::move(grads.dx));
                           accumulate_grad(weight, std::move(grads.dw));
