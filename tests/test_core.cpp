@@ -3,6 +3,8 @@
 #include <tessera/tessera.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <sstream>
 
 using namespace tessera;
@@ -156,6 +158,42 @@ TEST_CASE("every tensor allocation goes through the allocator hook", "[core][all
   survivor = Tensor<float>();  // ...and it returns to the allocator that made it
   CHECK(counting.live == 0);
   CHECK(&allocator() == previous);
+}
+
+TEST_CASE("HugePageAllocator: blocks from 2 MB on are aligned to a huge page and advised as such", "[core][allocator]") {
+  constexpr std::size_t huge = HugePageAllocator::huge_page, mb = std::size_t(1) << 20;
+  CHECK(HugePageAllocator::mapping_size(huge - 64) == 0);  // from AlignedAllocator
+#if defined(__linux__)
+  CHECK(HugePageAllocator::mapping_size(huge) == huge);
+  CHECK(HugePageAllocator::mapping_size(10 * mb - 100000) == 10 * mb);  // the last huge page whole: adds 1 %
+  const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+  CHECK(HugePageAllocator::mapping_size(2 * mb + 1) == 2 * mb + page);  // it would add 100 %: the tail in small pages
+
+  HugePageAllocator pages;
+  const std::size_t bytes = 3 * mb + 12345;
+  auto* block = static_cast<unsigned char*>(pages.allocate(bytes));
+  CHECK(reinterpret_cast<std::uintptr_t>(block) % huge == 0);
+  block[0] = 1, block[bytes - 1] = 2;  // all of it writable
+  // the kernel was asked for huge pages: the mapping holding the block carries VmFlag "hg"
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line, flags;
+  bool inside = false;
+  const auto address = reinterpret_cast<std::uintptr_t>(block);
+  while (std::getline(smaps, line)) {
+    unsigned long long first = 0, last = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx", &first, &last) == 2)  // a mapping's first line: its address range
+      inside = first <= address && address < last;
+    else if (inside && line.rfind("VmFlags:", 0) == 0)
+      flags = line;
+  }
+  INFO(flags);
+  CHECK(flags.find(" hg") != std::string::npos);
+  CHECK((block[0] == 1 && block[bytes - 1] == 2));
+  pages.deallocate(block, bytes);
+#endif
+  void* small = HugePageAllocator().allocate(1000);  // small blocks: 64-byte aligned from the runtime
+  CHECK(reinterpret_cast<std::uintptr_t>(small) % 64 == 0);
+  HugePageAllocator().deallocate(small, 1000);
 }
 
 TEST_CASE("CachingAllocator: freed blocks come back for the same size class", "[core][allocator]") {
