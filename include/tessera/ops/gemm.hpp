@@ -245,27 +245,30 @@ void multiply_tile(std::size_t depth, const T* a, const T* b, T* c, std::size_t 
       right[i] += a[i] * b1;
     }
   }
-  const auto store_row = [&](std::size_t i) __attribute__((always_inline)) {
-    T* row = c + i * ldc;
-    if (cols_valid == 2 * lanes) {
+  if (rows_valid == Rows && cols_valid == 2 * lanes) {  // a whole tile: straight from the registers
+#pragma GCC unroll 12
+    for (std::size_t i = 0; i < Rows; ++i) {
+      T* row = c + i * ldc;
       if (accumulate) {
         left[i] += load(row);
         right[i] += load(row + lanes);
       }
       store(row, left[i]);
       store(row + lanes, right[i]);
-    } else {  // B's last panel: only its valid columns
-      T tile_row[2 * lanes];
-      store(tile_row, left[i]);
-      store(tile_row + lanes, right[i]);
-      for (std::size_t j = 0; j < cols_valid; ++j) row[j] = accumulate ? row[j] + tile_row[j] : tile_row[j];
     }
-  };
-  if (rows_valid == Rows && cols_valid == 2 * lanes) {  // a whole tile, unrolled: the sums stay in registers
+    return;
+  }
+  // An edge tile, through memory. (Indexing the accumulators only by unrolled constants keeps
+  // them in registers: indexed by a variable, they would live on the stack, zeroed each tile.)
+  T sums[Rows][2 * lanes];
 #pragma GCC unroll 12
-    for (std::size_t i = 0; i < Rows; ++i) store_row(i);
-  } else {
-    for (std::size_t i = 0; i < rows_valid; ++i) store_row(i);
+  for (std::size_t i = 0; i < Rows; ++i) {
+    store(sums[i], left[i]);
+    store(sums[i] + lanes, right[i]);
+  }
+  for (std::size_t i = 0; i < rows_valid; ++i) {
+    T* row = c + i * ldc;
+    for (std::size_t j = 0; j < cols_valid; ++j) row[j] = accumulate ? row[j] + sums[i][j] : sums[i][j];
   }
 }
 }  // namespace detail
