@@ -548,6 +548,12 @@ TEST_CASE("stride phases: split_phases places each pixel, merge_phases is its ad
     std::vector<float> planes_f(g.planes_size(), 42.f);
     split_phases(xf.data(), g, planes_f.data());
     for (std::size_t i = 0; i < planes.size(); ++i) CHECK(planes_f[i] == float(planes[i]));
+    // another image split over those planes, their padding left as it is: as a split from scratch
+    const Tensor<float> other = Tensor<float>::randn(x.shape(), rng);
+    std::vector<float> fresh(g.planes_size(), 7.f);
+    split_phases(other.data(), g, fresh.data());
+    split_phases(other.data(), g, planes_f.data(), true);
+    CHECK(planes_f == fresh);
     Tensor<float> back_f = Tensor<float>::empty(x.shape());
     const Tensor<float> qf = q.cast<float>();
     merge_phases(qf.data(), g, back_f.data());

@@ -207,12 +207,13 @@ class PhaseRows {
 
   /// Every row of one image (Split: image → planes; else back). Splitting, each channel's
   /// planes are zeroed just before its rows land, while they are in L1 (the padding is what
-  /// stays zero).
+  /// stays zero) — unless `padding_zeroed`: the rows never touch the padding.
   template <bool Split>
-  void move_image(ImageRow<Split, T> image, PlaneRow<Split, T> planes) const {
+  void move_image(ImageRow<Split, T> image, PlaneRow<Split, T> planes, bool padding_zeroed = false) const {
     const std::size_t channel_planes = g_.stride * g_.stride * g_.plane_rows() * g_.plane_cols();
     for (std::size_t c = 0; c < g_.channels; ++c) {
-      if constexpr (Split) std::fill_n(planes + c * channel_planes, channel_planes, T(0));
+      if constexpr (Split)
+        if (!padding_zeroed) std::fill_n(planes + c * channel_planes, channel_planes, T(0));
       move_channel<Split>(c, image, planes);
     }
   }
@@ -265,10 +266,12 @@ class PhaseRows {
 
 }  // namespace detail
 
-/// Image (C, H, W) → its zero-padded stride phases (planes_size() values).
+/// Image (C, H, W) → its zero-padded stride phases (planes_size() values). With
+/// `padding_zeroed` (planes that held a split of the same geometry, or zeros) only the pixels
+/// are written.
 template <class T>
-void split_phases(const T* image, const ConvGeometry& g, T* planes) {
-  detail::PhaseRows<T>(g).template move_image<true>(image, planes);
+void split_phases(const T* image, const ConvGeometry& g, T* planes, bool padding_zeroed = false) {
+  detail::PhaseRows<T>(g).template move_image<true>(image, planes, padding_zeroed);
 }
 
 /// The adjoint of split_phases: each image pixel from its place in the planes (the padding,
@@ -391,8 +394,9 @@ void images_to_matrix(const T* images, std::size_t count, std::size_t channels, 
 }
 /// `count` images' phase planes, one after another.
 template <class T>
-void split_images(const T* images, std::size_t count, const ConvGeometry& g, T* planes) {
-  for (std::size_t j = 0; j < count; ++j) split_phases(images + j * g.image_size(), g, planes + j * g.planes_size());
+void split_images(const T* images, std::size_t count, const ConvGeometry& g, T* planes, bool padding_zeroed) {
+  for (std::size_t j = 0; j < count; ++j)
+    split_phases(images + j * g.image_size(), g, planes + j * g.planes_size(), padding_zeroed);
 }
 /// A thread's buffers for its groups of images, allocated by the first group and reused.
 template <class T>
@@ -403,6 +407,14 @@ template <class T>
 T* buffer(Tensor<T>& t, std::size_t size) {
   if (t.size() < size) t = Tensor<T>::empty({size});
   return t.data();
+}
+/// The phase planes of a group of images, zeroed when the buffer is new: within one call every
+/// split has the same geometry and writes the pixels only, so the padding stays zero for every
+/// later group, which then splits with `padding_zeroed`.
+template <class T>
+T* group_planes(GroupScratch<T>& scratch, std::size_t size) {
+  if (scratch.planes.size() < size) scratch.planes = Tensor<T>::zeros({size});
+  return scratch.planes.data();
 }
 
 /// body(scratch, part, n, count) for each group of `count` images from image n: each thread
@@ -573,8 +585,8 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
   detail::count_matmul_flops(out_ch, batch * L, rows);
   const Tensor<T> packed_w = detail::packed_lhs(weight.data(), out_ch, rows, rows, 1);
   detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
-    T* planes = detail::buffer(scratch.planes, count * g.planes_size());
-    detail::split_images(x.data() + n * g.image_size(), count, g, planes);
+    T* planes = detail::group_planes(scratch, count * g.planes_size());
+    detail::split_images(x.data() + n * g.image_size(), count, g, planes, true);
     detail::forward_group(planes, count, g, packed_w, out_ch, bias, rectifier, scratch, y.data() + n * out_ch * L);
   });
   return y;
@@ -629,8 +641,8 @@ ConvGrads<T> conv2d_backward_params(const Tensor<T>& grad_out, const Tensor<T>& 
     const T* dy_rows = detail::group_gradient(grad_out, through, n, count, scratch.gradient);
     if (db) detail::row_sums(dy_rows, count * out_ch, L, image_sums.data() + n * out_ch);
     if (!dw) return;  // (a frozen weight with a trainable bias: no product)
-    T* planes = detail::buffer(scratch.planes, count * g.planes_size());
-    detail::split_images(x.data() + n * g.image_size(), count, g, planes);
+    T* planes = detail::group_planes(scratch, count * g.planes_size());
+    detail::split_images(x.data() + n * g.image_size(), count, g, planes, true);
     detail::add_weight_gradient_group(dy_rows, planes, count, g, out_ch, scratch, sums.of(part));
   });
   ConvGrads<T> out;
@@ -661,8 +673,8 @@ ConvGrads<T> conv2d_transpose_backward(const Tensor<T>& gy, const Tensor<T>& x, 
     const T* dy = gy.data() + n * g.image_size();
     if (db) detail::row_sums(dy, count * g.channels, g.height * g.width, image_sums.data() + n * g.channels);
     if (!dx && !dw) return;
-    T* planes = detail::buffer(scratch.planes, count * g.planes_size());
-    detail::split_images(dy, count, g, planes);
+    T* planes = detail::group_planes(scratch, count * g.planes_size());
+    detail::split_images(dy, count, g, planes, true);
     if (dx) detail::forward_group(planes, count, g, packed_w, in_ch, static_cast<const T*>(nullptr), Rectifier{}, scratch, out.dx.data() + n * in_ch * L);
     if (dw) detail::add_weight_gradient_group(x.data() + n * in_ch * L, planes, count, g, in_ch, scratch, sums.of(part));
   });
