@@ -47,7 +47,7 @@ class AlignedAllocator final : public Allocator {
 /// page and advised to the kernel as transparent huge pages (Linux); smaller blocks come from
 /// AlignedAllocator. A training step streams through activations of 2-16 MB: in 4 KB pages
 /// every pass walks the page tables each 4 KB, which a hypervisor's nested paging makes dear
-/// (measured: dcgan64 +3-5 % steps/s). The mapping runs on to the block's last whole huge page
+/// (measured: dcgan64 +2-7 % steps/s). The mapping runs on to the block's last whole huge page
 /// when that adds at most an eighth; otherwise its tail stays in small pages.
 class HugePageAllocator final : public Allocator {
  public:
