@@ -81,6 +81,14 @@ inline std::size_t channels_per_block(std::size_t channels, std::size_t bytes_pe
   const std::size_t fit = std::max<std::size_t>(1, (std::size_t(1) << 20) / std::max<std::size_t>(bytes_per_channel, 1));
   return std::max<std::size_t>(1, std::min(fit, (channels + threads - 1) / threads));
 }
+
+/// body(c0, c1) for each block [c0, c1) of neighbouring channels (channels_per_block), in parallel.
+template <class Body>
+void for_each_channel_block(std::size_t channels, std::size_t bytes_per_channel, Body&& body) {
+  const std::size_t block = channels_per_block(channels, bytes_per_channel);
+  parallel_for(0, (channels + block - 1) / block, 1,
+               [&](std::size_t b) { body(b * block, std::min(channels, (b + 1) * block)); });
+}
 }  // namespace detail
 
 /// Batch normalisation of x (see the top of this file), optionally followed in the same op by
@@ -117,9 +125,8 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
   Tensor<T> x_at_winner = k ? Tensor<T>::empty(y.shape()) : Tensor<T>();
   std::vector<std::uint16_t> winner(k ? y.size() : 0);  // ki·k + kj of each window's maximum
   T* py = y.data();
-  const std::size_t block = detail::channels_per_block(channels, batch * plane * sizeof(T));
-  parallel_for(0, (channels + block - 1) / block, 1, [&](std::size_t b) {
-    const std::size_t c0 = b * block, c1 = std::min(channels, c0 + block);
+  detail::for_each_channel_block(channels, batch * plane * sizeof(T), [&](std::size_t c0, std::size_t c1) {
+    const std::size_t block = c1 - c0;
     // statistics: each plane's mean and squared deviations (two passes over a plane in cache),
     // combined exactly per channel; image by image over the block's channels
     std::vector<double> plane_mean(training ? batch * block : 0), sum(block), squares(block);
@@ -196,9 +203,8 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
         // Pooled, dz lives only at the winners: the sums run over the pooled planes, against
         // x there, and dx is the two mean terms everywhere plus dz's term at the winners
         auto per_channel = [&](auto rectified) {
-          const std::size_t block = detail::channels_per_block(channels, batch * plane * sizeof(T));
-          parallel_for(0, (channels + block - 1) / block, 1, [&](std::size_t b) {
-            const std::size_t c0 = b * block, c1 = std::min(channels, c0 + block);
+          detail::for_each_channel_block(channels, batch * plane * sizeof(T), [&](std::size_t c0, std::size_t c1) {
+            const std::size_t block = c1 - c0;
             const T slope = T(rectifier.slope);
             const std::size_t dz_size = k ? pooled : plane;
             const T* centre_of = k ? x_at_winner.data() : px;  // the x each dz multiplies

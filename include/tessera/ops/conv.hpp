@@ -392,12 +392,6 @@ void images_to_matrix(const T* images, std::size_t count, std::size_t channels, 
     for (std::size_t c = 0; c < channels; ++c)
       std::copy_n(images + (j * channels + c) * L, L, matrix + (c * count + j) * L);
 }
-/// `count` images' phase planes, one after another.
-template <class T>
-void split_images(const T* images, std::size_t count, const ConvGeometry& g, T* planes, bool padding_zeroed) {
-  for (std::size_t j = 0; j < count; ++j)
-    split_phases(images + j * g.image_size(), g, planes + j * g.planes_size(), padding_zeroed);
-}
 /// A thread's buffers for its groups of images, allocated by the first group and reused.
 template <class T>
 struct GroupScratch {
@@ -408,13 +402,17 @@ T* buffer(Tensor<T>& t, std::size_t size) {
   if (t.size() < size) t = Tensor<T>::empty({size});
   return t.data();
 }
-/// The phase planes of a group of images, zeroed when the buffer is new: within one call every
-/// split has the same geometry and writes the pixels only, so the padding stays zero for every
-/// later group, which then splits with `padding_zeroed`.
+/// A group of `count` images split into their phase planes, one after another, in the thread's
+/// scratch. The buffer is zeroed when new; within one call every split has the same geometry
+/// and writes the pixels only, so the padding stays zero for every later group.
 template <class T>
-T* group_planes(GroupScratch<T>& scratch, std::size_t size) {
+const T* split_group(const T* images, std::size_t count, const ConvGeometry& g, GroupScratch<T>& scratch) {
+  const std::size_t size = count * g.planes_size();
   if (scratch.planes.size() < size) scratch.planes = Tensor<T>::zeros({size});
-  return scratch.planes.data();
+  T* planes = scratch.planes.data();
+  for (std::size_t j = 0; j < count; ++j)
+    split_phases(images + j * g.image_size(), g, planes + j * g.planes_size(), /*padding_zeroed=*/true);
+  return planes;
 }
 
 /// body(scratch, part, n, count) for each group of `count` images from image n: each thread
@@ -585,8 +583,7 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
   detail::count_matmul_flops(out_ch, batch * L, rows);
   const Tensor<T> packed_w = detail::packed_lhs(weight.data(), out_ch, rows, rows, 1);
   detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
-    T* planes = detail::group_planes(scratch, count * g.planes_size());
-    detail::split_images(x.data() + n * g.image_size(), count, g, planes, true);
+    const T* planes = detail::split_group(x.data() + n * g.image_size(), count, g, scratch);
     detail::forward_group(planes, count, g, packed_w, out_ch, bias, rectifier, scratch, y.data() + n * out_ch * L);
   });
   return y;
@@ -641,8 +638,7 @@ ConvGrads<T> conv2d_backward_params(const Tensor<T>& grad_out, const Tensor<T>& 
     const T* dy_rows = detail::group_gradient(grad_out, through, n, count, scratch.gradient);
     if (db) detail::row_sums(dy_rows, count * out_ch, L, image_sums.data() + n * out_ch);
     if (!dw) return;  // (a frozen weight with a trainable bias: no product)
-    T* planes = detail::group_planes(scratch, count * g.planes_size());
-    detail::split_images(x.data() + n * g.image_size(), count, g, planes, true);
+    const T* planes = detail::split_group(x.data() + n * g.image_size(), count, g, scratch);
     detail::add_weight_gradient_group(dy_rows, planes, count, g, out_ch, scratch, sums.of(part));
   });
   ConvGrads<T> out;
@@ -673,8 +669,7 @@ ConvGrads<T> conv2d_transpose_backward(const Tensor<T>& gy, const Tensor<T>& x, 
     const T* dy = gy.data() + n * g.image_size();
     if (db) detail::row_sums(dy, count * g.channels, g.height * g.width, image_sums.data() + n * g.channels);
     if (!dx && !dw) return;
-    T* planes = detail::group_planes(scratch, count * g.planes_size());
-    detail::split_images(dy, count, g, planes, true);
+    const T* planes = detail::split_group(dy, count, g, scratch);
     if (dx) detail::forward_group(planes, count, g, packed_w, in_ch, static_cast<const T*>(nullptr), Rectifier{}, scratch, out.dx.data() + n * in_ch * L);
     if (dw) detail::add_weight_gradient_group(x.data() + n * in_ch * L, planes, count, g, in_ch, scratch, sums.of(part));
   });
