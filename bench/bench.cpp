@@ -174,23 +174,24 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/// Where a step's time goes, per layer (Profiler scopes), over `steps` steps at the current
-/// thread count; what no layer claims (losses, Adam's bookkeeping, graph freeing) is "other".
-void print_profile(Workload& w, std::size_t steps) {
+/// Where the time of `run` (a training step or an inference pass) goes, per layer (Profiler
+/// scopes), over `repeats` runs at the current thread count; what no layer claims (losses,
+/// Adam's bookkeeping, graph freeing) is "other".
+void print_profile(const char* what, const std::function<void()>& run, std::size_t repeats) {
   ts::Profiler profile;
   const double start = now_seconds();
-  for (std::size_t s = 0; s < steps; ++s) w.step();
-  const double per_step_ms = 1e3 * (now_seconds() - start) / double(steps);
-  std::printf("  %-72s %9s %9s %6s\n", "layer (ms per step)", "forward", "backward", "share");
+  for (std::size_t s = 0; s < repeats; ++s) run();
+  const double per_run_ms = 1e3 * (now_seconds() - start) / double(repeats);
+  std::printf("  %-72s %9s %9s %6s\n", (std::string("layer (ms per ") + what + ")").c_str(), "forward", "backward", "share");
   double claimed = 0;
   for (const auto& row : profile.rows()) {
-    const double forward = 1e3 * row.forward_s / double(steps), backward = 1e3 * row.backward_s / double(steps);
+    const double forward = 1e3 * row.forward_s / double(repeats), backward = 1e3 * row.backward_s / double(repeats);
     claimed += forward + backward;
     std::printf("  %-72.72s %9.2f %9.2f %5.1f%%\n", row.label.c_str(), forward, backward,
-                100 * (forward + backward) / per_step_ms);
+                100 * (forward + backward) / per_run_ms);
   }
-  std::printf("  %-72s %19.2f %5.1f%%\n  %-72s %19.2f\n", "other", per_step_ms - claimed,
-              100 * (per_step_ms - claimed) / per_step_ms, "step", per_step_ms);
+  std::printf("  %-72s %19.2f %5.1f%%\n  %-72s %19.2f\n", "other", per_run_ms - claimed,
+              100 * (per_run_ms - claimed) / per_run_ms, what, per_run_ms);
 }
 
 /// The timing of one workload at one thread count.
@@ -311,7 +312,10 @@ int run(int argc, char** argv) {
         std::printf(" %.1f GFLOP/s at %d thread%s%s", median(results[i].peak_gflops), thread_counts[i],
                     thread_counts[i] > 1 ? "s" : "", i + 1 < thread_counts.size() ? "," : "\n");
     }
-    if (profile && !csv) print_profile(w, steps);  // at the last thread count, still set
+    if (profile && !csv) {  // at the last thread count, still set
+      print_profile("step", w.step, steps);
+      print_profile("inference", w.infer, steps);
+    }
   }
   if (!csv) std::printf("peak RSS of this process: %.0f MB\n", peak_rss_mb());
   return 0;

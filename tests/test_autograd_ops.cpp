@@ -358,9 +358,15 @@ TEST_CASE("im2col + packed GEMM convolutions match direct loops on odd shapes, f
   // 4 rows); 640 rows of 256 positions (the weight gradient's columns in two products);
   // 8×8 outputs; at 1 thread (one run of the batch) and 2 (a run per thread, or the GEMM's
   // threads over its panels for batch 1)
+  // The last four run conv2d's forward by Winograd's F(2×2, 3×3) (3×3, stride 1, padding 1,
+  // even sizes, ≥ 16 channels each way): one 2×2 image (one tile); 17 → 19 channels over 6×10
+  // (rows of 5 tiles, panels of 32 tiles crossing image rows); 33 → 16 over 4×36 (rows of 18
+  // tiles crossing panels, groups of 4 images and 1); 40 → 28 over 12×12, batch 3.
   const Case cases[] = {{1, 3, 5, 7, 9, 3, 1, 1},   {3, 17, 7, 11, 9, 4, 2, 1}, {3, 5, 3, 10, 13, 3, 3, 2},
                         {1, 1, 33, 6, 6, 5, 2, 0},  {5, 4, 6, 18, 20, 3, 1, 1}, {3, 2, 3, 40, 36, 3, 1, 1},
-                        {3, 6, 13, 9, 70, 4, 2, 1}, {2, 40, 5, 32, 32, 4, 2, 1}, {5, 3, 4, 16, 16, 4, 2, 1}};
+                        {3, 6, 13, 9, 70, 4, 2, 1}, {2, 40, 5, 32, 32, 4, 2, 1}, {5, 3, 4, 16, 16, 4, 2, 1},
+                        {1, 16, 16, 2, 2, 3, 1, 1}, {3, 17, 19, 6, 10, 3, 1, 1}, {5, 33, 16, 4, 36, 3, 1, 1},
+                        {3, 40, 28, 12, 12, 3, 1, 1}};
   const int saved_threads = num_threads();
   for (int threads : {1, 2})
   for (const Case& t : cases) {
@@ -588,6 +594,63 @@ TEST_CASE("linear (Eigen GEMM) matches direct loops on odd shapes, forward and b
   }
 }
 
+TEST_CASE("conv2d_forward's fused 2x2 max-pool: the same numbers as conv2d, the rectifier and max_pool2d, by Winograd and by im2col", "[ops][conv][pool]") {
+  struct Case {
+    std::size_t batch, in_ch, out_ch, h, w, pool;
+  };
+  // 16 → 18 and 24 → 16 channels: Winograd (the 2×2 tile is the window); 3 → 5 channels: im2col,
+  // odd sizes whose last row and column no window takes, and a 3×3 pool
+  const Case cases[] = {{3, 16, 18, 8, 6, 2}, {2, 24, 16, 4, 34, 2}, {3, 3, 5, 7, 9, 2}, {2, 3, 5, 7, 10, 3}};
+  for (const Case& t : cases)
+    for (double slope : {-1.0, 0.0, 0.2}) {  // -1: no rectifier
+      CAPTURE(t.in_ch, t.out_ch, t.h, t.w, t.pool, slope);
+      Rng rng(43);
+      const Tensor<float> x = Tensor<float>::randn({t.batch, t.in_ch, t.h, t.w}, rng);
+      const Tensor<float> w = Tensor<float>::randn({t.out_ch, t.in_ch, 3, 3}, rng), b = Tensor<float>::randn({t.out_ch}, rng);
+      const Rectifier rectifier = slope < 0 ? Rectifier{} : Rectifier{true, slope};
+      const ConvGeometry g = conv_geometry("conv2d", t.in_ch, t.h, t.w, 3, 1, 1);
+      const Tensor<float> fused = conv2d_forward(x, w, g, b.data(), rectifier, t.pool);
+      NoGradGuard no_graph;
+      Var<float> separate = conv2d(Var<float>(x), Var<float>(w), Var<float>(b), 1, 1);
+      if (rectifier.enabled) separate = leaky_relu(separate, slope);
+      separate = max_pool2d(separate, t.pool, t.pool);
+      REQUIRE(fused.shape() == separate.shape());
+      // the rectifier and the shift by the bias are monotonic: pooling first picks the same value
+      CHECK(fused.to_vector() == separate.value().to_vector());
+    }
+  const ConvGeometry small = conv_geometry("conv2d", 3, 4, 4, 3, 1, 1);
+  const std::string err = error_of([&] {
+    conv2d_forward(Tensor<float>::zeros({1, 3, 4, 4}), Tensor<float>::zeros({2, 3, 3, 3}), small, static_cast<const float*>(nullptr), Rectifier{}, 5);
+  });
+  CHECK_THAT(err, Catch::Contains("conv2d") && Catch::Contains("max-pool window 5") && Catch::Contains("4x4"));
+}
+
+TEST_CASE("winograd: the transformed weights and one tile by hand", "[ops][conv]") {
+  // a single 3×3 filter of ones over a 4×4 tile 1..16 with no padding around it: the 2×2
+  // outputs are the sums of the four 3×3 windows, 54, 63, 90, 99
+  Tensor<double> g = Tensor<double>::ones({1, 1, 3, 3});
+  const Tensor<double> packed = winograd::packed_transformed_weights(g);
+  // G·1·Gᵀ = (1, 1.5, 0.5, 1)ᵀ (1, 1.5, 0.5, 1), each position its own 1×1 packed matrix
+  const double side[4] = {1, 1.5, 0.5, 1};
+  const std::size_t stride = gemm::packed_lhs_size<double>(1, 1);
+  for (std::size_t xi = 0; xi < 16; ++xi) CHECK(packed[xi * stride] == side[xi / 4] * side[xi % 4]);
+  // the tile's padded rows, split into even and odd columns as transform_input_row reads them
+  double rows[4][6];
+  for (std::size_t r = 0; r < 4; ++r)
+    for (std::size_t i = 0; i < 2; ++i) rows[r][i] = double(4 * r + 2 * i + 1), rows[r][3 + i] = double(4 * r + 2 * i + 2);
+  const double* even[4] = {rows[0], rows[1], rows[2], rows[3]};
+  double v[16], m[16], y[4];
+  winograd::transform_input_row(even, 3, 1, v, 1);
+  for (std::size_t xi = 0; xi < 16; ++xi) m[xi] = v[xi] * packed[xi * stride];
+  winograd::transform_output<false>(m, 1, 1, 0.5, y);
+  CHECK(y[0] == Approx(54.5));
+  CHECK(y[1] == Approx(63.5));
+  CHECK(y[2] == Approx(90.5));
+  CHECK(y[3] == Approx(99.5));
+  winograd::transform_output<true>(m, 1, 1, 0.5, y);
+  CHECK(y[0] == Approx(99.5));
+}
+
 TEST_CASE("FlopCounter: 2·m·n·k per matrix product, forward and backward, nested counters included", "[ops][conv]") {
   Rng rng(3);
   Var<double> x = leaf({2, 3, 5, 5}, rng), w = leaf({4, 3, 3, 3}, rng);
@@ -638,7 +701,8 @@ TEST_CASE("conv2d and conv2d_transpose: gradients", "[ops][conv][gradcheck]") {
   const std::vector<Case> cases{{2, 1, 1, 4, 4, 3, 1, 0, 0},
                                 {2, 3, 2, 5, 6, 4, 2, 1, 0},  // stride 2, padding 1, non-square, C ≠ 1
                                 {1, 2, 3, 7, 5, 3, 2, 1, 1},
-                                {3, 2, 2, 3, 4, 1, 1, 0, 0}};
+                                {3, 2, 2, 3, 4, 1, 1, 0, 0},
+                                {2, 16, 16, 2, 4, 3, 1, 1, 0}};  // conv2d's forward by Winograd
   for (const auto& c : cases) {
     std::ostringstream name;
     name << "N" << c.n << " C" << c.c_in << "->" << c.c_out << " " << c.h << "x" << c.w << " k" << c.k << " s" << c.stride

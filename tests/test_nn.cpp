@@ -290,6 +290,56 @@ TEST_CASE("Sequential fuses Conv2D + ReLU / LeakyReLU: the same values and gradi
                     [&] { return conv2d(x, w, b, 2, 1, Rectifier{true, slope}); });
 }
 
+TEST_CASE("Sequential at inference folds BatchNorm into the Conv2D before it [+ rectifier [+ MaxPool2D(k)]]: the layers' values to rounding", "[nn][conv][batchnorm]") {
+  // 16 → 18 channels: the convolution by Winograd; 3 → 5: by im2col (and a 3×3 pool)
+  struct Case {
+    std::size_t in_ch, out_ch, tail, pool;  // tail: 0 nothing, 1 ReLU, 2 LeakyReLU(0.2)
+  };
+  const Case cases[] = {{16, 18, 0, 0}, {16, 18, 1, 0}, {16, 18, 1, 2}, {16, 18, 2, 2}, {3, 5, 1, 0}, {3, 5, 2, 3}};
+  for (const Case& t : cases) {
+    CAPTURE(t.in_ch, t.out_ch, t.tail, t.pool);
+    manual_seed(81);
+    Rng rng(81);
+    nn::Sequential<float> net;
+    net.add<nn::Conv2D>(t.in_ch, t.out_ch, 3, 1, 1);
+    auto& norm = net.add<nn::BatchNorm>(t.out_ch);
+    if (t.tail == 1) net.add<nn::ReLU>();
+    if (t.tail == 2) net.add<nn::LeakyReLU>(0.2);
+    if (t.pool) net.add<nn::MaxPool2D>(t.pool);
+    norm.weight.value() = Tensor<float>::uniform({t.out_ch}, rng, 0.5f, 2.f);
+    norm.weight.value()[1] = -norm.weight.value()[1];  // a negative γ flips the window's order
+    norm.bias.value() = Tensor<float>::randn({t.out_ch}, rng);
+    norm.running_mean.value() = Tensor<float>::randn({t.out_ch}, rng);
+    norm.running_var.value() = Tensor<float>::uniform({t.out_ch}, rng, 0.2f, 3.f);
+    const Var<float> x(Tensor<float>::randn({3, t.in_ch, 8, 10}, rng));
+    net.train(false);
+    Tensor<float> folded, separate;
+    {
+      NoGradGuard no_graph;
+      Profiler profile;
+      folded = net.forward(x).value();
+      REQUIRE(profile.rows().size() == 1);  // one op
+      Var<float> h = x;
+      for (std::size_t i = 0; i < net.size(); ++i) h = net[i].forward(h);  // the layers one by one
+      separate = h.value();
+    }
+    REQUIRE(folded.shape() == separate.shape());
+    double scale = 0;
+    for (std::size_t i = 0; i < separate.size(); ++i) scale = std::max(scale, double(std::abs(separate[i])));
+    for (std::size_t i = 0; i < separate.size(); ++i) CHECK(folded[i] == Approx(separate[i]).margin(2e-5 * scale));
+    // with a graph, or in training mode, nothing is folded: the layers' own ops and gradients
+    CHECK(net.forward(x).requires_grad());
+    net.train(true);
+    NoGradGuard no_graph;
+    Profiler profile;
+    net.forward(x);
+    CHECK(profile.rows().size() > 1);
+  }
+  nn::Conv2D<float> conv(2, 3, 3, 1, 1);
+  const std::string err = error_of([&] { conv.forward_folded(Var<float>(Tensor<float>::zeros({1, 2, 4, 4})), Tensor<float>::ones({3}), Tensor<float>::zeros({3})); });
+  CHECK_THAT(err, Catch::Contains("Conv2D(2, 3") && Catch::Contains("NoGradGuard"));
+}
+
 TEST_CASE("batch_norm fused with a rectifier and a max-pool: gradients in training and eval mode", "[nn][batchnorm][gradcheck]") {
   Rng rng(78);
   Tensor<double> distinct = Tensor<double>::empty({2, 3, 5, 7});  // no ties inside a window

@@ -2,6 +2,7 @@
 // PyTorch's BatchNorm1d/2d with weight (γ = 1), bias (β = 0), running_mean (0), running_var (1).
 #pragma once
 
+#include <cmath>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -36,6 +37,18 @@ class BatchNorm : public Module<T> {
   Var<T> forward_rectified(const Var<T>& x, double slope, std::size_t max_pool = 0) {
     return batch_norm(x, weight, bias, running_mean.value(), running_var.value(), this->is_training(), T(momentum_),
                       T(eps_), Rectifier{true, slope}, max_pool);
+  }
+
+  /// Eval mode's map as the affine z = scale·x + shift it is, per channel: scale = γ/√(σ² + ε),
+  /// shift = β − μ·scale with the running statistics (what inference folds into the
+  /// convolution before it).
+  std::pair<Tensor<T>, Tensor<T>> inference_affine() const {
+    Tensor<T> scale = Tensor<T>::empty({features_}), shift = Tensor<T>::empty({features_});
+    for (std::size_t c = 0; c < features_; ++c) {
+      scale[c] = weight.value()[c] / std::sqrt(running_var.value()[c] + T(eps_));
+      shift[c] = bias.value()[c] - running_mean.value()[c] * scale[c];
+    }
+    return {std::move(scale), std::move(shift)};
   }
 
   double momentum() const { return momentum_; }

@@ -32,6 +32,31 @@ class Conv2D : public Module<T> {
   /// LeakyReLU this way): the output is rectified while each image is in cache.
   Var<T> forward_rectified(const Var<T>& x, double slope) { return convolve(x, Rectifier{true, slope}); }
 
+  /// Inference (no graph) of this convolution followed by the per-channel affine map
+  /// z = scale·y + shift (an eval-mode BatchNorm's), a rectifier and a k×k max-pool of stride
+  /// k if max_pool = k > 0, as one op: the map is folded into the weights, W'[o] = scale[o]·W[o]
+  /// and b' = scale·b + shift, and each image's output is rectified and pooled in cache
+  /// (Sequential runs Conv2D + BatchNorm [+ ReLU / LeakyReLU [+ MaxPool2D(k)]] so in eval mode
+  /// without a graph).
+  Var<T> forward_folded(const Var<T>& x, const Tensor<T>& scale, const Tensor<T>& shift, Rectifier rectifier = {},
+                        std::size_t max_pool = 0) {
+    TESSERA_CHECK(!grad_enabled(), repr() << ": forward_folded makes no graph; run it under NoGradGuard");
+    TESSERA_CHECK(scale.shape() == Shape{out_} && shift.shape() == Shape{out_},
+                  repr() << ": folded scale " << scale.shape() << " and shift " << shift.shape() << " for " << out_ << " channels");
+    check_same_padding(x);
+    detail::check_conv_args("conv2d", x, weight, bias, 1, 0);
+    detail::check_rectifier("conv2d", rectifier);
+    const Shape& sx = x.shape();
+    const ConvGeometry g = conv_geometry("conv2d", sx[1], sx[2], sx[3], kernel_, stride_, padding_);
+    Tensor<T> folded_w = Tensor<T>::empty(weight.shape()), folded_b = Tensor<T>::empty({out_});
+    const std::size_t taps = in_ * kernel_ * kernel_;
+    for (std::size_t o = 0; o < out_; ++o) {
+      for (std::size_t i = 0; i < taps; ++i) folded_w.data()[o * taps + i] = scale[o] * weight.value().data()[o * taps + i];
+      folded_b[o] = scale[o] * (bias.defined() ? bias.value()[o] : T(0)) + shift[o];
+    }
+    return Var<T>(conv2d_forward(x.value(), folded_w, g, folded_b.data(), rectifier, max_pool));
+  }
+
   std::string repr() const override {
     std::ostringstream os;
     os << "Conv2D(" << in_ << ", " << out_ << ", kernel=" << kernel_ << ", stride=" << stride_
@@ -41,11 +66,14 @@ class Conv2D : public Module<T> {
 
  private:
   Var<T> convolve(const Var<T>& x, Rectifier rectifier) {
-    // 'same' means output = input / stride, which symmetric padding only gives for divisible sizes
+    check_same_padding(x);
+    return conv2d(x, weight, bias, stride_, padding_, rectifier);
+  }
+  // 'same' means output = input / stride, which symmetric padding only gives for divisible sizes
+  void check_same_padding(const Var<T>& x) const {
     if (same_ && x.shape().size() == 4)
       TESSERA_CHECK(x.shape()[2] % stride_ == 0 && x.shape()[3] % stride_ == 0,
                     repr() << ": padding \"same\" needs input height and width divisible by the stride, got " << x.shape());
-    return conv2d(x, weight, bias, stride_, padding_, rectifier);
   }
 
   std::size_t in_, out_, kernel_, stride_, padding_;

@@ -1,7 +1,9 @@
 // tessera/nn/sequential.hpp — Sequential<T>: layers applied in order, named "0", "1", ... as in
 // PyTorch's nn.Sequential, so state-dict names match ("0.weight", "2.running_mean"). A
 // BatchNorm followed by a ReLU or LeakyReLU, and by a MaxPool2D(k) after that, runs as one
-// fused op; so does a Conv2D followed by a ReLU or LeakyReLU.
+// fused op; so does a Conv2D followed by a ReLU or LeakyReLU. At inference (eval mode, no
+// graph) a Conv2D followed by such a BatchNorm [+ rectifier [+ MaxPool2D(k)]] is one op too,
+// the BatchNorm folded into the convolution's weights.
 #pragma once
 
 #include <memory>
@@ -44,6 +46,16 @@ class Sequential : public Module<T> {
   Var<T> forward(const Var<T>& x) override {
     Var<T> h = x;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
+      if (folds_batch_norm(i)) {  // inference: layers i, i + 1 (, i + 2 (, i + 3)) as one op
+        const auto slope = rectifier_after(i + 1);
+        const std::size_t pool = slope ? fused_max_pool(i + 3) : 0, last = i + 1 + (slope ? 1 : 0) + (pool ? 1 : 0);
+        ProfileScope scope([&] { return label(i, last); });
+        const auto [scale, shift] = static_cast<const BatchNorm<T>&>(*layers_[i + 1]).inference_affine();
+        const Rectifier rectifier = slope ? Rectifier{true, *slope} : Rectifier{};
+        h = static_cast<Conv2D<T>&>(*layers_[i]).forward_folded(h, scale, shift, rectifier, pool);
+        i = last;
+        continue;
+      }
       const auto slope = rectifier_after(i);
       if (slope && typeid(*layers_[i]) == typeid(Conv2D<T>)) {  // layers i and i + 1 as one op
         ProfileScope scope([&] { return label(i, i + 1); });
@@ -80,6 +92,15 @@ class Sequential : public Module<T> {
   }
 
  private:
+  /// Whether layers i, i + 1 are a Conv2D and an eval-mode BatchNorm, exactly, with no graph
+  /// being recorded: the BatchNorm is then an affine map that folds into the convolution's
+  /// weights (as torch.jit.freeze folds conv + bn), and a rectifier and max-pool after it run
+  /// on each image's output in cache: one op and one pass over memory for up to four layers.
+  bool folds_batch_norm(std::size_t i) const {
+    return !grad_enabled() && i + 1 < layers_.size() && typeid(*layers_[i]) == typeid(Conv2D<T>) &&
+           typeid(*layers_[i + 1]) == typeid(BatchNorm<T>) && !layers_[i + 1]->is_training();
+  }
+
   /// The rectifier's slope when layer i + 1 is a ReLU (0) or a LeakyReLU with α ≥ 0 (α), of
   /// exactly those types: a BatchNorm or Conv2D at layer i then applies it in its own pass,
   /// with the same numbers (a NaN stays NaN where relu() would make it 0).

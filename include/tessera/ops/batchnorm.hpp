@@ -29,28 +29,6 @@
 namespace tessera {
 
 namespace detail {
-/// The rows of a k×k max-pool's windows, split by column phase: tap (ki, kj) of output ow is
-/// taps[ki·k + kj][ow] = in[(oh·k + ki)·W + ow·k + kj]. Stride 2 in floats splits whole rows
-/// in registers (conv.hpp's Stride2Rows).
-template <class T>
-void window_taps(const T* plane, std::size_t width, std::size_t oh, std::size_t k, std::size_t wo, T* taps) {
-#if defined(__AVX512F__)
-  const Stride2Rows stride2(2 * wo);
-#endif
-  for (std::size_t ki = 0; ki < k; ++ki) {
-    const T* row = plane + (oh * k + ki) * width;
-    T* phases = taps + ki * k * wo;
-#if defined(__AVX512F__)
-    if constexpr (std::is_same_v<T, float>)
-      if (k == 2) {
-        stride2.move<true>(row, phases, phases + wo);
-        continue;
-      }
-#endif
-    for (std::size_t kj = 0; kj < k; ++kj) copy_strided<true>(row + kj, phases + kj * wo, wo, k);
-  }
-}
-
 /// Each window's largest z = (x − μ)·scale + shift over its k² taps (taps as window_taps lays
 /// them out), the first on ties (">"): z, x and the tap there. Window by window with the
 /// running best in registers; with the tap count known at compile time (Count > 0) the loop
