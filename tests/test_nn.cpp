@@ -288,6 +288,11 @@ TEST_CASE("Sequential fuses Conv2D + ReLU / LeakyReLU: the same values and gradi
   for (double slope : {0.0, 0.2})
     check_gradients("conv2d + rectifier " + std::to_string(slope), {x, w, b},
                     [&] { return conv2d(x, w, b, 2, 1, Rectifier{true, slope}); });
+  // 3×3, stride 1, padding 1, 16 channels each way: forward and input gradient by Winograd
+  Var<double> x16(Tensor<double>::randn({2, 16, 2, 4}, rng), true), w16(Tensor<double>::randn({16, 16, 3, 3}, rng), true);
+  Var<double> b16(Tensor<double>::randn({16}, rng), true);
+  check_gradients("conv2d 3x3 + rectifier, Winograd", {x16, w16, b16},
+                  [&] { return conv2d(x16, w16, b16, 1, 1, Rectifier{true, 0.2}); });
 }
 
 TEST_CASE("Sequential at inference folds BatchNorm into the Conv2D before it [+ rectifier [+ MaxPool2D(k)]]: the layers' values to rounding", "[nn][conv][batchnorm]") {

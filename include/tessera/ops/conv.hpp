@@ -470,6 +470,34 @@ const T* group_gradient(const Tensor<T>& dy, const RectifiedOutput<T>& through, 
   return dz;
 }
 
+/// The whole batch's gradient at a rectifier's input, dz = dy·(y > 0 ? 1 : slope), for a
+/// kernel that reads it all at once.
+template <class T>
+Tensor<T> gradient_through_rectifier(const Tensor<T>& dy, const RectifiedOutput<T>& through) {
+  Tensor<T> dz = Tensor<T>::empty(dy.shape());
+  const T slope = T(through.rectifier.slope);
+  const T *d = dy.data(), *y = through.y;
+  T* out = dz.data();
+  parallel_for_ranges(0, dy.size(), 1 << 14, [&](std::size_t first, std::size_t last) {
+#pragma omp simd
+    for (std::size_t i = first; i < last; ++i) out[i] = rectified_gradient(d[i], y[i], slope);
+  });
+  return dz;
+}
+
+/// A convolution's weights (O, C, k, k) flipped and transposed, W'[c, o, a, b] =
+/// W[o, c, k−1−a, k−1−b]: the weights of its input gradient as a convolution.
+template <class T>
+Tensor<T> flipped_transposed(const Tensor<T>& weight) {
+  const std::size_t out_ch = weight.shape()[0], in_ch = weight.shape()[1], k = weight.shape()[2], taps = k * k;
+  Tensor<T> flipped = Tensor<T>::empty({in_ch, out_ch, k, k});
+  for (std::size_t o = 0; o < out_ch; ++o)
+    for (std::size_t c = 0; c < in_ch; ++c)
+      for (std::size_t t = 0; t < taps; ++t)
+        flipped.data()[(c * out_ch + o) * taps + t] = weight.data()[(o * in_ch + c) * taps + taps - 1 - t];
+  return flipped;
+}
+
 /// Σ of one row of L values, in the order every bias gradient uses.
 template <class T>
 T row_sum(const T* row, std::size_t L) {
@@ -736,6 +764,15 @@ template <class T>
 Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weight, const ConvGeometry& g,
                                 const T* bias = nullptr, const RectifiedOutput<T>& through = {}) {
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
+  const ConvGeometry back = g.stride == 1 && 2 * g.padding + 1 == g.kernel
+                                ? conv_geometry("conv2d", out_ch, g.out_height, g.out_width, g.kernel, 1, g.padding)
+                                : ConvGeometry{};
+  if (g.stride == 1 && 2 * g.padding + 1 == g.kernel && detail::winograd_applies(back, g.channels, 0)) {
+    // a 'same' convolution of stride 1 has as input gradient the same convolution of dY with
+    // the flipped, transposed weights, W'[c, o, a, b] = W[o, c, k−1−a, k−1−b]: by Winograd
+    if (!through.y) return conv2d_forward(grad_out, detail::flipped_transposed(weight), back, bias);
+    return conv2d_forward(detail::gradient_through_rectifier(grad_out, through), detail::flipped_transposed(weight), back, bias);
+  }
   Tensor<T> dx = Tensor<T>::empty({batch, g.channels, g.height, g.width});
   detail::count_matmul_flops(rows, batch * L, out_ch);
   const Tensor<T> packed_wt = detail::packed_lhs(weight.data(), rows, out_ch, 1, rows);  // Wᵀ
