@@ -764,14 +764,15 @@ template <class T>
 Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weight, const ConvGeometry& g,
                                 const T* bias = nullptr, const RectifiedOutput<T>& through = {}) {
   const std::size_t batch = grad_out.shape()[0], out_ch = grad_out.shape()[1], rows = g.col_rows(), L = g.positions();
-  const ConvGeometry back = g.stride == 1 && 2 * g.padding + 1 == g.kernel
-                                ? conv_geometry("conv2d", out_ch, g.out_height, g.out_width, g.kernel, 1, g.padding)
-                                : ConvGeometry{};
-  if (g.stride == 1 && 2 * g.padding + 1 == g.kernel && detail::winograd_applies(back, g.channels, 0)) {
-    // a 'same' convolution of stride 1 has as input gradient the same convolution of dY with
-    // the flipped, transposed weights, W'[c, o, a, b] = W[o, c, k−1−a, k−1−b]: by Winograd
-    if (!through.y) return conv2d_forward(grad_out, detail::flipped_transposed(weight), back, bias);
-    return conv2d_forward(detail::gradient_through_rectifier(grad_out, through), detail::flipped_transposed(weight), back, bias);
+  if (g.kernel == 3 && g.stride == 1 && g.padding == 1) {
+    // a 3×3 convolution of stride 1 and padding 1 has as input gradient the same convolution
+    // of dY with the flipped, transposed weights, W'[c, o, a, b] = W[o, c, 2 − a, 2 − b]
+    const ConvGeometry back = conv_geometry("conv2d", out_ch, g.out_height, g.out_width, 3, 1, 1);
+    if (detail::winograd_applies(back, g.channels, 0)) {  // so by Winograd where it pays
+      const Tensor<T> flipped = detail::flipped_transposed(weight);
+      if (!through.y) return conv2d_forward(grad_out, flipped, back, bias);
+      return conv2d_forward(detail::gradient_through_rectifier(grad_out, through), flipped, back, bias);
+    }
   }
   Tensor<T> dx = Tensor<T>::empty({batch, g.channels, g.height, g.width});
   detail::count_matmul_flops(rows, batch * L, out_ch);
