@@ -299,14 +299,16 @@ TEST_CASE("Sequential at inference folds BatchNorm into the Conv2D before it [+ 
   // 16 → 18 channels: the convolution by Winograd; 3 → 5: by im2col (and a 3×3 pool)
   struct Case {
     std::size_t in_ch, out_ch, tail, pool;  // tail: 0 nothing, 1 ReLU, 2 LeakyReLU(0.2)
+    bool bias = true;
   };
-  const Case cases[] = {{16, 18, 0, 0}, {16, 18, 1, 0}, {16, 18, 1, 2}, {16, 18, 2, 2}, {3, 5, 1, 0}, {3, 5, 2, 3}};
+  const Case cases[] = {{16, 18, 0, 0}, {16, 18, 1, 0}, {16, 18, 1, 2}, {16, 18, 2, 2},
+                        {16, 18, 1, 2, false}, {3, 5, 1, 0}, {3, 5, 2, 3}, {3, 5, 1, 1, false}};
   for (const Case& t : cases) {
-    CAPTURE(t.in_ch, t.out_ch, t.tail, t.pool);
+    CAPTURE(t.in_ch, t.out_ch, t.tail, t.pool, t.bias);
     manual_seed(81);
     Rng rng(81);
     nn::Sequential<float> net;
-    net.add<nn::Conv2D>(t.in_ch, t.out_ch, 3, 1, 1);
+    net.add<nn::Conv2D>(t.in_ch, t.out_ch, 3, 1, 1, t.bias);
     auto& norm = net.add<nn::BatchNorm>(t.out_ch);
     if (t.tail == 1) net.add<nn::ReLU>();
     if (t.tail == 2) net.add<nn::LeakyReLU>(0.2);
@@ -343,6 +345,28 @@ TEST_CASE("Sequential at inference folds BatchNorm into the Conv2D before it [+ 
   nn::Conv2D<float> conv(2, 3, 3, 1, 1);
   const std::string err = error_of([&] { conv.forward_folded(Var<float>(Tensor<float>::zeros({1, 2, 4, 4})), Tensor<float>::ones({3}), Tensor<float>::zeros({3})); });
   CHECK_THAT(err, Catch::Contains("Conv2D(2, 3") && Catch::Contains("NoGradGuard"));
+  // bad layers report themselves at inference as they do with a graph
+  nn::Sequential<float> mismatched;
+  mismatched.add<nn::Conv2D>(2, 3, 3, 1, 1);
+  mismatched.add<nn::BatchNorm>(4);  // not the convolution's 3 channels: not folded
+  mismatched.train(false);
+  NoGradGuard no_graph;
+  CHECK_THAT(error_of([&] { mismatched.forward(Var<float>(Tensor<float>::zeros({1, 2, 4, 4}))); }), Catch::Contains("batch_norm"));
+  nn::Sequential<float> big_pool;
+  big_pool.add<nn::Conv2D>(2, 3, 3, 1, 1);
+  big_pool.add<nn::BatchNorm>(3);
+  big_pool.add<nn::ReLU>();
+  big_pool.add<nn::MaxPool2D>(5);
+  big_pool.train(false);
+  CHECK_THAT(error_of([&] { big_pool.forward(Var<float>(Tensor<float>::zeros({1, 2, 4, 4}))); }),
+             Catch::Contains("MaxPool2D(5)") && Catch::Contains("4x4"));
+  nn::Sequential<float> bad_stats;  // a running statistic of the wrong size is named
+  bad_stats.add<nn::Conv2D>(2, 3, 3, 1, 1);
+  auto& stats = bad_stats.add<nn::BatchNorm>(3);
+  stats.running_var.value() = Tensor<float>::ones({2});
+  bad_stats.train(false);
+  CHECK_THAT(error_of([&] { bad_stats.forward(Var<float>(Tensor<float>::zeros({1, 2, 4, 4}))); }),
+             Catch::Contains("BatchNorm(3") && Catch::Contains("running_var (2)"));
 }
 
 TEST_CASE("batch_norm fused with a rectifier and a max-pool: gradients in training and eval mode", "[nn][batchnorm][gradcheck]") {

@@ -43,6 +43,10 @@ class BatchNorm : public Module<T> {
   /// shift = β − μ·scale with the running statistics (what inference folds into the
   /// convolution before it).
   std::pair<Tensor<T>, Tensor<T>> inference_affine() const {
+    for (const Var<T>* t : {&weight, &bias, &running_mean, &running_var})
+      TESSERA_CHECK(t->shape() == Shape{features_}, repr() << ": weight " << weight.shape() << ", bias " << bias.shape()
+                                                          << ", running_mean " << running_mean.shape() << ", running_var "
+                                                          << running_var.shape() << " must each be (" << features_ << ")");
     Tensor<T> scale = Tensor<T>::empty({features_}), shift = Tensor<T>::empty({features_});
     for (std::size_t c = 0; c < features_; ++c) {
       scale[c] = weight.value()[c] / std::sqrt(running_var.value()[c] + T(eps_));

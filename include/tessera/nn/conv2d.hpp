@@ -2,6 +2,7 @@
 // with a square kernel (weight (out, in, k, k), bias (out)), plus Keras' padding "same".
 #pragma once
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 
@@ -48,6 +49,9 @@ class Conv2D : public Module<T> {
     detail::check_rectifier("conv2d", rectifier);
     const Shape& sx = x.shape();
     const ConvGeometry g = conv_geometry("conv2d", sx[1], sx[2], sx[3], kernel_, stride_, padding_);
+    TESSERA_CHECK(max_pool <= std::min(g.out_height, g.out_width),
+                  "MaxPool2D(" << max_pool << ") after " << repr() << ": window larger than its input " << g.out_height
+                               << "x" << g.out_width << " (from input " << sx << ")");
     Tensor<T> folded_w = Tensor<T>::empty(weight.shape()), folded_b = Tensor<T>::empty({out_});
     const std::size_t taps = in_ * kernel_ * kernel_;
     for (std::size_t o = 0; o < out_; ++o) {

@@ -96,9 +96,13 @@ class Sequential : public Module<T> {
   /// being recorded: the BatchNorm is then an affine map that folds into the convolution's
   /// weights (as torch.jit.freeze folds conv + bn), and a rectifier and max-pool after it run
   /// on each image's output in cache: one op and one pass over memory for up to four layers.
+  /// (A BatchNorm of another size than the convolution's output runs unfolded, to report it.)
   bool folds_batch_norm(std::size_t i) const {
-    return !grad_enabled() && i + 1 < layers_.size() && typeid(*layers_[i]) == typeid(Conv2D<T>) &&
-           typeid(*layers_[i + 1]) == typeid(BatchNorm<T>) && !layers_[i + 1]->is_training();
+    if (grad_enabled() || i + 1 >= layers_.size() || typeid(*layers_[i]) != typeid(Conv2D<T>) ||
+        typeid(*layers_[i + 1]) != typeid(BatchNorm<T>) || layers_[i + 1]->is_training())
+      return false;
+    const auto& conv = static_cast<const Conv2D<T>&>(*layers_[i]);
+    return static_cast<const BatchNorm<T>&>(*layers_[i + 1]).weight.shape() == Shape{conv.weight.shape()[0]};
   }
 
   /// The rectifier's slope when layer i + 1 is a ReLU (0) or a LeakyReLU with α ≥ 0 (α), of

@@ -21,8 +21,11 @@
 // per call, and im2col writes its columns straight in the GEMM's packed order. im2col reads
 // the image through its stride phases (split_phases), where every row of the columns is a
 // run of contiguous copies with no bounds to test. A 3×3 convolution of stride 1 and padding 1
-// with enough channels runs its forward by Winograd's F(2×2, 3×3) instead (winograd.hpp):
-// 16 products of depth C over 2×2 tiles, 2.25× fewer multiply-adds than im2col's.
+// over even sizes, with enough channels, runs its forward and its input gradient (so also
+// such a transposed convolution's forward) by Winograd's F(2×2, 3×3) instead (winograd.hpp):
+// 16 products of depth C over 2×2 tiles, 2.25× fewer multiply-adds than im2col's. (Its
+// transforms add and subtract neighbouring pixels, so an infinite input spreads NaN over
+// its tiles where the direct sum gives ±inf.)
 #pragma once
 
 #include <algorithm>
@@ -596,7 +599,7 @@ void forward_group(const T* planes, std::size_t count, const ConvGeometry& g, co
 /// enough channels each way that its 16 products are worth their transforms.
 inline bool winograd_applies(const ConvGeometry& g, std::size_t out_ch, std::size_t max_pool) {
   return g.kernel == 3 && g.stride == 1 && g.padding == 1 && g.height % 2 == 0 && g.width % 2 == 0 &&
-         (max_pool == 0 || max_pool == 2) && g.channels >= 16 && out_ch >= 16;
+         max_pool <= 2 && g.channels >= 16 && out_ch >= 16;
 }
 
 /// Images per group for Winograd: enough tiles side by side to fill the GEMM's panels.
@@ -606,20 +609,22 @@ inline std::size_t winograd_images_per_group(const ConvGeometry& g) {
 }
 
 /// forward_group by F(2×2, 3×3) (winograd.hpp): `planes` are the group's images split into
-/// the stride-2 phases of their padding by 1 (`phases`), packed_u the transformed weights.
+/// the stride-2 phases of their padding by 1 (`phases`), packed_u the transformed weights,
+/// output_phases the stride-2 phases of one output plane (its four quarters, merged).
 /// Each tile row's V goes straight into the packed B of its 16 products, and each output tile
 /// is made from the 16 products' M with the bias and rectifier (and the 2×2 max-pool if
 /// `pool`: a tile is a window) while the group is in cache.
 template <class T>
 void winograd_forward_group(const T* planes, std::size_t count, const ConvGeometry& g, const ConvGeometry& phases,
-                            const Tensor<T>& packed_u, std::size_t out_ch, const T* bias, Rectifier rectifier, bool pool,
-                            GroupScratch<T>& scratch, T* y) {
+                            const PhaseRows<T>& output_phases, const Tensor<T>& packed_u, std::size_t out_ch,
+                            const T* bias, Rectifier rectifier, bool pool, GroupScratch<T>& scratch, T* y) {
   using winograd::kPositions;
   const std::size_t in_ch = g.channels, th = g.out_height / 2, tw = g.out_width / 2, per_image = th * tw;
-  // V_ξ and M_ξ are a cache line more than their size apart: at a multiple of 4 KB, the 16
-  // streams of a transform would all fall into the same L1 set
-  const std::size_t tiles = count * per_image, packed_v = gemm::packed_rhs_size<T>(in_ch, tiles) + gemm::Tile<T>::lanes;
-  const std::size_t m_stride = out_ch * tiles + gemm::Tile<T>::lanes;
+  // V_ξ and M_ξ are a cache line (64 bytes) more than their size apart: at a multiple of
+  // 4 KB, the 16 streams of a transform would all fall into the same L1 set
+  constexpr std::size_t line = 64 / sizeof(T);
+  const std::size_t tiles = count * per_image, packed_v = gemm::packed_rhs_size<T>(in_ch, tiles) + line;
+  const std::size_t m_stride = out_ch * tiles + line;
   const std::size_t plane = phases.plane_rows() * phases.plane_cols(), cols = phases.plane_cols();
   T* v = buffer(scratch.packed, kPositions * packed_v);
   constexpr std::size_t panel = gemm::Tile<T>::cols;
@@ -646,7 +651,6 @@ void winograd_forward_group(const T* planes, std::size_t count, const ConvGeomet
   // each image's tiles at once; unpooled, Y_ab goes to a plane of its own and then into rows
   // 2·ty + a, columns 2·tx + b (the inverse of a stride-2 split)
   T* quarters = pool ? nullptr : buffer(scratch.gradient, 4 * per_image);
-  const PhaseRows<T> output_phases(conv_geometry("conv2d", 1, g.out_height, g.out_width, 2, 2, 0));
   const T slope = T(rectifier.slope);
   for (std::size_t j = 0; j < count; ++j)
     for (std::size_t o = 0; o < out_ch; ++o) {
@@ -740,11 +744,12 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
   if (detail::winograd_applies(g, out_ch, max_pool)) {
     const ConvGeometry phases = conv_geometry("conv2d", g.channels, g.height, g.width, 2, 2, 1);  // stride-2 phases, padding 1
     detail::count_matmul_flops(out_ch, batch * L / 4 * winograd::kPositions, g.channels);
+    const detail::PhaseRows<T> output_phases(conv_geometry("conv2d", 1, g.out_height, g.out_width, 2, 2, 0));
     const Tensor<T> packed_u = winograd::packed_transformed_weights(weight);
     detail::for_each_image_group<T>(batch, detail::winograd_images_per_group(g), [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
       const T* planes = detail::split_group(x.data() + n * g.image_size(), count, phases, scratch);
-      detail::winograd_forward_group(planes, count, g, phases, packed_u, out_ch, bias, rectifier, max_pool == 2, scratch,
-                                     y.data() + n * out_ch * out_h * out_w);
+      detail::winograd_forward_group(planes, count, g, phases, output_phases, packed_u, out_ch, bias, rectifier,
+                                     max_pool == 2, scratch, y.data() + n * out_ch * out_h * out_w);
     });
     return y;
   }
@@ -760,6 +765,7 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
 
 /// Convolution input gradient: dX (N, C, H, W), dX_n = col2im(Wᵀ · dY_n) (+ bias[c]: the
 /// transposed convolution's forward); dY taken back through a rectifier first if `through`.
+/// (3×3, stride 1, padding 1: the convolution of dY with the flipped, transposed weights.)
 template <class T>
 Tensor<T> conv2d_backward_input(const Tensor<T>& grad_out, const Tensor<T>& weight, const ConvGeometry& g,
                                 const T* bias = nullptr, const RectifiedOutput<T>& through = {}) {

@@ -21,11 +21,9 @@
 
 #include <cstddef>
 #include <cstring>
-#include <type_traits>
 
 #include "../core/tensor.hpp"
 #include "gemm.hpp"
-#include "rectifier.hpp"
 
 namespace tessera::winograd {
 
