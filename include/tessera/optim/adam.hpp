@@ -5,9 +5,11 @@
 //     p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "../core/parallel.hpp"
+#include "../ops/vector_math.hpp"
 #include "optimizer.hpp"
 
 namespace tessera::optim {
@@ -47,15 +49,24 @@ class Adam : public Optimizer<T> {
     T* m = exp_avg_[i].data();
     T* v = exp_avg_sq_[i].data();
     const T* gr = grad.data();
-    // Elements are independent: threads split them, and each loop vectorises
+    // Elements are independent: threads split them, and each loop vectorises. The square roots
+    // go through detail::sqrt_in_place a block at a time (std::sqrt in the loop kept it scalar:
+    // 7.5 ms of vae32's 101 ms step at one thread).
     parallel_for_ranges(0, param.size(), std::size_t(1) << 14, [&](std::size_t first, std::size_t last) {
       const Coefficients c = coefficients;  // a local copy: the stores below cannot alias it
-      for (std::size_t k = first; k < last; ++k) {
-        p[k] *= c.shrink;
-        const T g = gr[k] + c.weight_decay * p[k];
-        m[k] = c.beta1 * m[k] + (T(1) - c.beta1) * g;
-        v[k] = c.beta2 * v[k] + (T(1) - c.beta2) * g * g;
-        p[k] -= c.step_size * m[k] / (std::sqrt(v[k]) / c.sqrt_bias2 + c.eps);
+      constexpr std::size_t block = 256;
+      T root[block];
+      for (std::size_t k0 = first; k0 < last; k0 += block) {
+        const std::size_t n = std::min(block, last - k0);
+        for (std::size_t k = k0; k < k0 + n; ++k) {
+          p[k] *= c.shrink;
+          const T g = gr[k] + c.weight_decay * p[k];
+          m[k] = c.beta1 * m[k] + (T(1) - c.beta1) * g;
+          v[k] = c.beta2 * v[k] + (T(1) - c.beta2) * g * g;
+          root[k - k0] = v[k];
+        }
+        detail::sqrt_in_place(root, n);
+        for (std::size_t k = k0; k < k0 + n; ++k) p[k] -= c.step_size * m[k] / (root[k - k0] / c.sqrt_bias2 + c.eps);
       }
     });
   }
