@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 using namespace tessera;
 using tessera::testing::away_from_zero;
@@ -194,6 +195,26 @@ TEST_CASE("float tanh (vectorisable) is within 2 ulp of the correctly rounded ta
   CHECK(std::signbit(detail::tanh_float(-0.f)));
   const Var<float> x(Tensor<float>({3}, {-0.3f, 0.7f, 4.f}));  // the op uses it for float
   for (std::size_t i = 0; i < 3; ++i) CHECK(tanh(x).value()[i] == detail::tanh_float(x.value()[i]));
+}
+
+TEMPLATE_TEST_CASE("sqrt_in_place: std::sqrt's numbers bit for bit, vectors and the tail", "[ops][vector_math]", float, double) {
+  Rng rng(12);
+  std::vector<TestType> values;
+  for (int i = 0; i < 1000; ++i) values.push_back(TestType(std::exp(20.0 * rng.uniform() - 10.0)));
+  for (TestType edge : {TestType(0), TestType(-0.0), TestType(-1), std::numeric_limits<TestType>::infinity(),
+                        std::numeric_limits<TestType>::denorm_min(), std::numeric_limits<TestType>::quiet_NaN()})
+    values.push_back(edge);
+  for (std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(7), std::size_t(17), values.size()}) {  // tails of every length
+    std::vector<TestType> roots(values.begin(), values.begin() + std::ptrdiff_t(n));
+    detail::sqrt_in_place(roots.data(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const TestType expected = std::sqrt(values[i]);
+      if (std::isnan(expected))
+        CHECK(std::isnan(roots[i]));
+      else
+        CHECK(std::memcmp(&roots[i], &expected, sizeof expected) == 0);
+    }
+  }
 }
 
 // ---- reductions, matmul, shape ops ------------------------------------------------------------------
