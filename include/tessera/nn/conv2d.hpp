@@ -45,13 +45,10 @@ class Conv2D : public Module<T> {
     TESSERA_CHECK(scale.shape() == Shape{out_} && shift.shape() == Shape{out_},
                   repr() << ": folded scale " << scale.shape() << " and shift " << shift.shape() << " for " << out_ << " channels");
     check_same_padding(x);
-    detail::check_conv_args("conv2d", x, weight, bias, 1, 0);
-    detail::check_rectifier("conv2d", rectifier);
-    const Shape& sx = x.shape();
-    const ConvGeometry g = conv_geometry("conv2d", sx[1], sx[2], sx[3], kernel_, stride_, padding_);
+    const ConvGeometry g = detail::conv2d_geometry(x, weight, bias, stride_, padding_, rectifier);
     TESSERA_CHECK(max_pool <= std::min(g.out_height, g.out_width),
                   "MaxPool2D(" << max_pool << ") after " << repr() << ": window larger than its input " << g.out_height
-                               << "x" << g.out_width << " (from input " << sx << ")");
+                               << "x" << g.out_width << " (from input " << x.shape() << ")");
     Tensor<T> folded_w = Tensor<T>::empty(weight.shape()), folded_b = Tensor<T>::empty({out_});
     const std::size_t taps = in_ * kernel_ * kernel_;
     for (std::size_t o = 0; o < out_; ++o) {

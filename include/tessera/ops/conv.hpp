@@ -465,11 +465,7 @@ const T* group_gradient(const Tensor<T>& dy, const RectifiedOutput<T>& through, 
   const std::size_t image = dy.size() / dy.shape()[0], first = n * image, size = count * image;
   if (!through.y) return dy.data() + first;
   T* dz = buffer(scratch, size);
-  const T* d = dy.data() + first;
-  const T* y = through.y + first;
-  const T slope = T(through.rectifier.slope);
-#pragma omp simd
-  for (std::size_t i = 0; i < size; ++i) dz[i] = rectified_gradient(d[i], y[i], slope);
+  gradients_through_rectifier(dy.data() + first, through.y + first, size, T(through.rectifier.slope), dz);
   return dz;
 }
 
@@ -478,12 +474,8 @@ const T* group_gradient(const Tensor<T>& dy, const RectifiedOutput<T>& through, 
 template <class T>
 Tensor<T> gradient_through_rectifier(const Tensor<T>& dy, const RectifiedOutput<T>& through) {
   Tensor<T> dz = Tensor<T>::empty(dy.shape());
-  const T slope = T(through.rectifier.slope);
-  const T *d = dy.data(), *y = through.y;
-  T* out = dz.data();
   parallel_for_ranges(0, dy.size(), 1 << 14, [&](std::size_t first, std::size_t last) {
-#pragma omp simd
-    for (std::size_t i = first; i < last; ++i) out[i] = rectified_gradient(d[i], y[i], slope);
+    gradients_through_rectifier(dy.data() + first, through.y + first, last - first, T(through.rectifier.slope), dz.data() + first);
   });
   return dz;
 }
@@ -589,8 +581,7 @@ void forward_group(const T* planes, std::size_t count, const ConvGeometry& g, co
         for (std::size_t l = 0; l < L; ++l) to[l] = from[l] + bias[o];
       else if (via_buffer)
         std::copy_n(from, L, to);
-      if (rectifier.enabled)
-        for (std::size_t l = 0; l < L; ++l) to[l] = rectify(to[l], slope);
+      if (rectifier.enabled) rectify_in_place(to, L, slope);
     }
 }
 
@@ -662,8 +653,7 @@ void winograd_forward_group(const T* planes, std::size_t count, const ConvGeomet
         winograd::transform_output<true>(m_image, m_stride, per_image, shift, out);
       else
         winograd::transform_output<false>(m_image, m_stride, per_image, shift, out);
-      if (rectifier.enabled)
-        for (std::size_t i = 0; i < size; ++i) out[i] = rectify(out[i], slope);
+      if (rectifier.enabled) rectify_in_place(out, size, slope);
       if (!pool) output_phases.template move_image<false>(y + (j * out_ch + o) * g.positions(), quarters);
     }
 }
@@ -876,6 +866,16 @@ void check_conv_args(const char* op, const Var<T>& x, const Var<T>& weight, cons
   if (bias.defined())
     TESSERA_CHECK(bias.shape() == Shape{sw[out_axis]}, op << ": bias " << bias.shape() << " for weight " << sw);
 }
+
+/// conv2d's arguments checked, and its geometry (conv2d and Conv2D's folded inference).
+template <class T>
+ConvGeometry conv2d_geometry(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::size_t stride,
+                             std::size_t padding, Rectifier rectifier) {
+  check_conv_args("conv2d", x, weight, bias, 1, 0);
+  check_rectifier("conv2d", rectifier);
+  const Shape& sx = x.shape();
+  return conv_geometry("conv2d", sx[1], sx[2], sx[3], weight.shape()[2], stride, padding);
+}
 }  // namespace detail
 
 /// 2-D convolution (cross-correlation, as PyTorch): x (N, C, H, W), weight (O, C, k, k),
@@ -885,10 +885,7 @@ void check_conv_args(const char* op, const Var<T>& x, const Var<T>& weight, cons
 template <class T>
 Var<T> conv2d(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::size_t stride = 1,
               std::size_t padding = 0, Rectifier rectifier = {}) {
-  detail::check_conv_args("conv2d", x, weight, bias, 1, 0);
-  detail::check_rectifier("conv2d", rectifier);
-  const Shape& sx = x.shape();
-  const ConvGeometry g = conv_geometry("conv2d", sx[1], sx[2], sx[3], weight.shape()[2], stride, padding);
+  const ConvGeometry g = detail::conv2d_geometry(x, weight, bias, stride, padding, rectifier);
   Tensor<T> y = conv2d_forward(x.value(), weight.value(), g, bias.defined() ? bias.value().data() : nullptr, rectifier);
   return make_op_result("conv2d", std::move(y), {&x, &weight, &bias},
                         [x, weight, bias, g, rectifier](const Tensor<T>& gy, const Tensor<T>& y) {

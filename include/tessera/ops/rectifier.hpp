@@ -4,6 +4,8 @@
 // dz = dy where y > 0, slope·dy elsewhere.
 #pragma once
 
+#include <cstddef>
+
 #include "../core/error.hpp"
 
 namespace tessera {
@@ -30,6 +32,19 @@ T rectify(T z, T slope) {
 template <class T>
 T rectified_gradient(T dy, T y, T slope) {
   return y > T(0) ? dy : slope * dy;
+}
+
+/// values[i] = rectify(values[i], slope) for n values, in one vectorised pass.
+template <class T>
+void rectify_in_place(T* values, std::size_t n, T slope) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) values[i] = rectify(values[i], slope);
+}
+/// dz[i] = rectified_gradient(dy[i], y[i], slope) for n values, in one vectorised pass.
+template <class T>
+void gradients_through_rectifier(const T* dy, const T* y, std::size_t n, T slope, T* dz) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) dz[i] = rectified_gradient(dy[i], y[i], slope);
 }
 }  // namespace detail
 
