@@ -136,12 +136,18 @@ double fma_peak_gflops(int threads) {
     __m512 acc[12], a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
     for (auto& x : acc) x = _mm512_set1_ps(1.f);
     for (long i = 0; i < kIterations; ++i)
+#pragma GCC unroll 12  // the accumulators stay in registers at -O2 too
       for (auto& x : acc) x = _mm512_fmadd_ps(x, a, b);
-    for (auto& x : acc) sink += _mm512_reduce_add_ps(x);
+    alignas(64) float out[16];  // (GCC 12's _mm512_reduce_add_ps trips -Wuninitialized)
+    for (auto& x : acc) {
+      _mm512_store_ps(out, x);
+      for (float v : out) sink += v;
+    }
 #elif defined(__AVX2__) && defined(__FMA__)
     __m256 acc[12], a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
     for (auto& x : acc) x = _mm256_set1_ps(1.f);
     for (long i = 0; i < kIterations; ++i)
+#pragma GCC unroll 12
       for (auto& x : acc) x = _mm256_fmadd_ps(x, a, b);
     alignas(32) float out[8];
     for (auto& x : acc) {
@@ -152,6 +158,7 @@ double fma_peak_gflops(int threads) {
     float acc[12];
     for (auto& x : acc) x = 1.f;
     for (long i = 0; i < kIterations; ++i)
+#pragma GCC unroll 12
       for (auto& x : acc) x = x * 0.999999f + 1e-7f;
     for (float x : acc) sink += x;
 #endif

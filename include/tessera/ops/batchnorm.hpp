@@ -15,6 +15,7 @@
 // backward's sums run over the winners alone (dz is zero everywhere else).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -39,9 +40,11 @@ template <std::size_t Count, class T>
 void window_maxima(const T* __restrict taps, std::size_t k, std::size_t wo, T mu, T scale, T shift,
                    T* __restrict best_z, T* __restrict best_x, std::uint16_t* __restrict best_tap) {
   const std::size_t count = Count ? Count : k * k;
+#pragma omp simd  // (at -O2 too, with the taps unrolled)
   for (std::size_t ow = 0; ow < wo; ++ow) {
     T z_max = (taps[ow] - mu) * scale + shift, x_max = taps[ow];
     int tap_max = 0;
+#pragma GCC unroll 16
     for (std::size_t tap = 1; tap < count; ++tap) {
       const T v = taps[tap * wo + ow], z = (v - mu) * scale + shift;
       if (z > z_max) z_max = z, x_max = v, tap_max = int(tap);
@@ -50,10 +53,37 @@ void window_maxima(const T* __restrict taps, std::size_t k, std::size_t wo, T mu
   }
 }
 
+/// out = (x − μ)·scale + shift over n values (γ·x̂ + β), rectified if Rectified: the forward's
+/// pass over a plane. (omp simd: vectorised at -O2 too, where GCC's cheap cost model would not.)
+template <bool Rectified, class T>
+void normalise(const T* x, std::size_t n, T mu, T scale, T shift, T slope, T* out) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    const T z = (x[i] - mu) * scale + shift;
+    out[i] = Rectified ? rectify(z, slope) : z;
+  }
+}
+
+/// Σ dz and Σ dz·(x − μ) over n values, added to sum_dz and sum_dz_xc: the two sums of the
+/// backward, in one vectorised pass, dz = dy or (Rectified) dy taken back through the
+/// rectifier whose output was y. Each plane is summed in float, as one thread's fixed order.
+template <bool Rectified, class T>
+void gradient_sums(const T* dy, const T* y, const T* x, std::size_t n, T mu, T slope, double& sum_dz, double& sum_dz_xc) {
+  T dz_total = T(0), dz_xc_total = T(0);
+#pragma omp simd reduction(+ : dz_total, dz_xc_total)
+  for (std::size_t i = 0; i < n; ++i) {
+    const T dz = Rectified ? rectified_gradient(dy[i], y[i], slope) : dy[i];
+    dz_total += dz;
+    dz_xc_total += dz * (x[i] - mu);
+  }
+  sum_dz += double(dz_total), sum_dz_xc += double(dz_xc_total);
+}
+
 /// How many channels one task takes: a channel's planes lie a whole image apart, one plane
 /// (a few KB) each, too little for the hardware prefetcher to run ahead on; a block of
-/// neighbouring channels is read image by image in runs of block planes, and its ~1 MB stays
-/// in L2 for the second pass. At least one block per thread.
+/// neighbouring channels is read image by image in runs of block planes, and its ~1 MB (of
+/// every array a pass reads: bytes_per_channel counts them all) stays in L2 for the second
+/// pass. At least one block per thread.
 inline std::size_t channels_per_block(std::size_t channels, std::size_t bytes_per_channel) {
   const std::size_t threads = std::size_t(available_threads());
   const std::size_t fit = std::max<std::size_t>(1, (std::size_t(1) << 20) / std::max<std::size_t>(bytes_per_channel, 1));
@@ -136,9 +166,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
       mean[c] = m;
       inv_std[c] = T(1) / std::sqrt(var + eps);
     }
-    const bool rectify = rectifier.enabled;
     const T slope = T(rectifier.slope);
-    auto rectified = [rectify, slope](T z) { return rectify ? detail::rectify(z, slope) : z; };
     std::vector<T> taps(k * k * out_w), best(out_w);
     for (std::size_t n = 0; n < batch; ++n)
       for (std::size_t c = c0; c < c1; ++c) {
@@ -147,7 +175,10 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
         if (!k) {
           const T* in = px + (n * channels + c) * plane;
           T* out = py + (n * channels + c) * plane;
-          for (std::size_t i = 0; i < plane; ++i) out[i] = rectified((in[i] - m) * sc + sh);  // γ·x̂ + β
+          if (rectifier.enabled)
+            detail::normalise<true>(in, plane, m, sc, sh, slope, out);
+          else
+            detail::normalise<false>(in, plane, m, sc, sh, slope, out);
           continue;
         }
         // pooled: each output row's window taps side by side, then each window's maximum
@@ -158,7 +189,8 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
             detail::window_maxima<4>(taps.data(), k, out_w, m, sc, sh, best.data(), x_at_winner.data() + o, winner.data() + o);
           else
             detail::window_maxima<0>(taps.data(), k, out_w, m, sc, sh, best.data(), x_at_winner.data() + o, winner.data() + o);
-          for (std::size_t ow = 0; ow < out_w; ++ow) py[o + ow] = rectified(best[ow]);
+          std::copy_n(best.data(), out_w, py + o);
+          if (rectifier.enabled) detail::rectify_in_place(py + o, out_w, slope);
         }
       }
   });
@@ -181,31 +213,20 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
         // Pooled, dz lives only at the winners: the sums run over the pooled planes, against
         // x there, and dx is the two mean terms everywhere plus dz's term at the winners
         auto per_channel = [&](auto rectified) {
-          detail::for_each_channel_block(channels, batch * plane * sizeof(T), [&](std::size_t c0, std::size_t c1) {
+          constexpr bool kRectified = decltype(rectified)::value;
+          // both passes read dy, x (and y): a block of them all stays in L2 for the second
+          const std::size_t arrays = kRectified ? 3 : 2;
+          detail::for_each_channel_block(channels, arrays * batch * plane * sizeof(T), [&](std::size_t c0, std::size_t c1) {
             const std::size_t block = c1 - c0;
             const T slope = T(rectifier.slope);
             const std::size_t dz_size = k ? pooled : plane;
             const T* centre_of = k ? x_at_winner.data() : px;  // the x each dz multiplies
             std::vector<double> sum_dz(block), sum_dz_xc(block);  // Σ dz and Σ dz·(x − μ) per channel
-            // a rectified plane's dz goes through a cache-sized buffer: Eigen 3.4 does not
-            // vectorise select(), a plain loop does. A tensor, so 64-byte aligned: Eigen's sum
-            // splits at alignment, and a malloc'd buffer would change the rounding run to run
-            Tensor<T> dz_plane = decltype(rectified)::value ? Tensor<T>::empty({dz_size}) : Tensor<T>();
-            auto dz_of = [&](std::size_t n, std::size_t c) {  // plane (n, c)'s dz
-              const T* dz = pg + (n * channels + c) * dz_size;
-              if constexpr (decltype(rectified)::value) {
-                const T* out = py + (n * channels + c) * dz_size;
-                for (std::size_t i = 0; i < dz_size; ++i) dz_plane[i] = detail::rectified_gradient(dz[i], out[i], slope);
-                dz = dz_plane.data();
-              }
-              return dz;
-            };
             for (std::size_t n = 0; n < batch; ++n)  // image by image over the block's channels
               for (std::size_t c = c0; c < c1; ++c) {
-                const auto dz_map = typename Tensor<T>::ConstArrayMap(dz_of(n, c), Eigen::Index(dz_size));
-                const auto centre = typename Tensor<T>::ConstArrayMap(centre_of + (n * channels + c) * dz_size, Eigen::Index(dz_size));
-                sum_dz[c - c0] += double(dz_map.sum());
-                sum_dz_xc[c - c0] += double(((centre - mean[c]) * dz_map).sum());
+                const std::size_t offset = (n * channels + c) * dz_size;
+                detail::gradient_sums<kRectified>(pg + offset, py + offset, centre_of + offset, dz_size, mean[c], slope,
+                                                  sum_dz[c - c0], sum_dz_xc[c - c0]);
               }
             for (std::size_t c = c0; c < c1; ++c) {
               dgamma[c] = T(sum_dz_xc[c - c0] * double(inv_std[c]));
@@ -222,23 +243,25 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, Tens
                 const T mean_dz = training ? T(sum_dz[c - c0] / double(count)) : T(0);
                 const T mean_dz_xhat = training ? T(sum_dz_xhat / double(count)) : T(0);
                 const T scale = gamma.value()[c] * istd, xhat_scale = mean_dz_xhat * istd;
-                const std::size_t offset = (n * channels + c) * plane;
+                const std::size_t offset = (n * channels + c) * plane, dz_offset = (n * channels + c) * dz_size;
                 const T* in = px + offset;
+                const T* dy = pg + dz_offset;
+                const T* out = py + dz_offset;
                 T* grad = pdx + offset;
                 if (k) {
+#pragma omp simd
                   for (std::size_t i = 0; i < plane; ++i) grad[i] = scale * (-mean_dz - (in[i] - mu) * xhat_scale);
-                  const T* dz = dz_of(n, c);
-                  const std::uint16_t* tap_of = winner.data() + (n * channels + c) * pooled;
+                  const std::uint16_t* tap_of = winner.data() + dz_offset;
                   for (std::size_t oh = 0, o = 0; oh < pooled / out_w; ++oh)
-                    for (std::size_t ow = 0; ow < out_w; ++ow, ++o)
-                      grad[oh * k * width + ow * k + tap_offset[tap_of[o]]] += scale * dz[o];
+                    for (std::size_t ow = 0; ow < out_w; ++ow, ++o) {
+                      const T dz = kRectified ? detail::rectified_gradient(dy[o], out[o], slope) : dy[o];
+                      grad[oh * k * width + ow * k + tap_offset[tap_of[o]]] += scale * dz;
+                    }
                   continue;
                 }
-                const T* dy = pg + offset;
-                const T* out = py + offset;
+#pragma omp simd
                 for (std::size_t i = 0; i < plane; ++i) {
-                  T dz = dy[i];
-                  if constexpr (decltype(rectified)::value) dz = detail::rectified_gradient(dz, out[i], slope);
+                  const T dz = kRectified ? detail::rectified_gradient(dy[i], out[i], slope) : dy[i];
                   grad[i] = scale * (dz - mean_dz - (in[i] - mu) * xhat_scale);
                 }
               }

@@ -408,8 +408,11 @@ std::size_t images_per_product(std::size_t positions) {
 /// image[c, ·] += bias[c] over one (C, L) image: done per image while it is in cache.
 template <class T>
 void add_bias(T* image, const T* bias, std::size_t channels, std::size_t L) {
-  for (std::size_t c = 0; c < channels; ++c)
-    for (std::size_t l = 0; l < L; ++l) image[c * L + l] += bias[c];
+  for (std::size_t c = 0; c < channels; ++c) {
+    const T shift = bias[c];  // a local: the stores cannot alias it
+#pragma omp simd
+    for (std::size_t l = 0; l < L; ++l) image[c * L + l] += shift;
+  }
 }
 
 /// `count` NCHW images (C, L) → one (C × count·L) matrix with image j in columns
@@ -536,9 +539,11 @@ void pooled_row(const T* plane, std::size_t width, std::size_t oh, std::size_t k
   window_taps(plane, width, oh, k, wo, taps);
   std::copy_n(taps, wo, out);
   for (std::size_t tap = 1; tap < k * k; ++tap)
+#pragma omp simd  // (these loops vectorised at -O2 too)
     for (std::size_t ow = 0; ow < wo; ++ow) out[ow] = taps[tap * wo + ow] > out[ow] ? taps[tap * wo + ow] : out[ow];
-  const T slope = T(rectifier.slope);
-  for (std::size_t ow = 0; ow < wo; ++ow) out[ow] = rectifier.enabled ? rectify(out[ow] + shift, slope) : out[ow] + shift;
+#pragma omp simd
+  for (std::size_t ow = 0; ow < wo; ++ow) out[ow] += shift;
+  if (rectifier.enabled) rectify_in_place(out, wo, T(rectifier.slope));
 }
 
 /// The forward product of one group of `count` images whose phase planes are made: their
@@ -577,8 +582,11 @@ void forward_group(const T* planes, std::size_t count, const ConvGeometry& g, co
         continue;
       }
       T* to = y + (j * out_ch + o) * L;
-      if (bias)
-        for (std::size_t l = 0; l < L; ++l) to[l] = from[l] + bias[o];
+      if (bias) {
+        const T shift = bias[o];
+#pragma omp simd
+        for (std::size_t l = 0; l < L; ++l) to[l] = from[l] + shift;
+      }
       else if (via_buffer)
         std::copy_n(from, L, to);
       if (rectifier.enabled) rectify_in_place(to, L, slope);
