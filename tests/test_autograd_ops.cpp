@@ -379,15 +379,20 @@ TEST_CASE("im2col + packed GEMM convolutions match direct loops on odd shapes, f
   // 4 rows); 640 rows of 256 positions (the weight gradient's columns in two products);
   // 8×8 outputs; at 1 thread (one run of the batch) and 2 (a run per thread, or the GEMM's
   // threads over its panels for batch 1)
-  // The last four run conv2d's forward by Winograd's F(2×2, 3×3) (3×3, stride 1, padding 1,
+  // The next four run conv2d's forward by Winograd's F(2×2, 3×3) (3×3, stride 1, padding 1,
   // even sizes, ≥ 16 channels each way): one 2×2 image (one tile); 17 → 19 channels over 6×10
   // (rows of 5 tiles, panels of 32 tiles crossing image rows); 33 → 16 over 4×36 (rows of 18
   // tiles crossing panels, groups of 4 images and 1); 40 → 28 over 12×12, batch 3.
+  // The 32×32 and 16×16 cases above and the last three make their columns straight from the
+  // image rows (kernel 4, stride 2, padding 1, even sizes: stride2.hpp): one output row of 3
+  // (many images per product); 17 output columns (a 16-lane piece and a 1-lane one); 17
+  // channels over 12×8.
   const Case cases[] = {{1, 3, 5, 7, 9, 3, 1, 1},   {3, 17, 7, 11, 9, 4, 2, 1}, {3, 5, 3, 10, 13, 3, 3, 2},
                         {1, 1, 33, 6, 6, 5, 2, 0},  {5, 4, 6, 18, 20, 3, 1, 1}, {3, 2, 3, 40, 36, 3, 1, 1},
                         {3, 6, 13, 9, 70, 4, 2, 1}, {2, 40, 5, 32, 32, 4, 2, 1}, {5, 3, 4, 16, 16, 4, 2, 1},
                         {1, 16, 16, 2, 2, 3, 1, 1}, {3, 17, 19, 6, 10, 3, 1, 1}, {5, 33, 16, 4, 36, 3, 1, 1},
-                        {3, 40, 28, 12, 12, 3, 1, 1}};
+                        {3, 40, 28, 12, 12, 3, 1, 1}, {3, 5, 7, 2, 6, 4, 2, 1},   {3, 3, 6, 8, 34, 4, 2, 1},
+                        {1, 17, 3, 12, 8, 4, 2, 1}};
   const int saved_threads = num_threads();
   for (int threads : {1, 2})
   for (const Case& t : cases) {
@@ -535,6 +540,31 @@ TEST_CASE("packed GEMM matches a triple loop: odd sizes, every panel height, dep
   gemm::multiply_packed(37, 200, 70, pa.data(), pb.data(), two.data(), 200, false);
   set_num_threads(saved);
   CHECK(one == two);
+}
+
+TEST_CASE("col2im of the DCGAN geometry (kernel 4, stride 2, padding 1) straight into the image rows: the sum in tap order, bit for bit",
+          "[ops][conv][reference]") {
+  // (C, H, W): one pixel of output; 17 output columns (a 16-lane piece and a 1-lane one); 33;
+  // non-square; rows of the columns wider apart (ld) than their Ho·Wo values
+  for (const auto& [c, h, w] : {std::array<std::size_t, 3>{2, 2, 2}, {3, 4, 34}, {1, 6, 2}, {2, 32, 32}, {1, 8, 66}}) {
+    CAPTURE(c, h, w);
+    const ConvGeometry g = conv_geometry("test", c, h, w, 4, 2, 1);
+    const std::size_t ld = g.positions() + 5;
+    Rng rng(13);
+    const Tensor<float> cols = Tensor<float>::randn({g.col_rows() * ld}, rng);
+    Tensor<float> expected = Tensor<float>::zeros({c, h, w}), image = Tensor<float>::empty({c, h, w});
+    for (std::size_t r = 0; r < g.col_rows(); ++r) {  // every tap in order r = (c, ki, kj), from zero
+      const std::size_t ci = r / 16, ki = r / 4 % 4, kj = r % 4;
+      for (std::size_t oh = 0; oh < g.out_height; ++oh)
+        for (std::size_t ow = 0; ow < g.out_width; ++ow) {
+          const std::ptrdiff_t ih = std::ptrdiff_t(2 * oh + ki) - 1, iw = std::ptrdiff_t(2 * ow + kj) - 1;
+          if (ih >= 0 && iw >= 0 && ih < std::ptrdiff_t(h) && iw < std::ptrdiff_t(w))
+            expected.at(ci, ih, iw) += cols[r * ld + oh * g.out_width + ow];
+        }
+    }
+    col2im(cols.data(), g, image.data(), ld);
+    CHECK(image.to_vector() == expected.to_vector());
+  }
 }
 
 TEST_CASE("stride phases: split_phases places each pixel, merge_phases is its adjoint, float's fast path agrees",

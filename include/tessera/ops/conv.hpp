@@ -37,46 +37,13 @@
 #include "../autograd/var.hpp"
 #include "../core/flops.hpp"
 #include "../core/parallel.hpp"
+#include "conv_geometry.hpp"
 #include "gemm.hpp"
 #include "rectifier.hpp"
+#include "stride2.hpp"
 #include "winograd.hpp"
 
 namespace tessera {
-
-/// The sizes of one convolution: the image side (conv input, convT output) and the column
-/// side (conv output, convT input). Square kernels, equal stride and padding on both axes.
-struct ConvGeometry {
-  std::size_t channels = 0, height = 0, width = 0;  // image side
-  std::size_t kernel = 1, stride = 1, padding = 0;
-  std::size_t out_height = 0, out_width = 0;        // column side
-
-  std::size_t col_rows() const { return channels * kernel * kernel; }
-  std::size_t positions() const { return out_height * out_width; }
-  std::size_t image_size() const { return channels * height * width; }
-  // the image's phase planes (see split_phases): stride² per channel, each this size
-  std::size_t plane_rows() const { return (height + 2 * padding + stride - 1) / stride; }
-  std::size_t plane_cols() const { return (width + 2 * padding + stride - 1) / stride; }
-  std::size_t planes_size() const { return channels * stride * stride * plane_rows() * plane_cols(); }
-};
-
-/// Geometry of a convolution over a (C, H, W) image: Ho = (H + 2p − k) / s + 1.
-inline ConvGeometry conv_geometry(const char* op, std::size_t channels, std::size_t height, std::size_t width,
-                                  std::size_t kernel, std::size_t stride, std::size_t padding) {
-  TESSERA_CHECK(kernel > 0 && stride > 0, op << ": kernel " << kernel << " and stride " << stride << " must be positive");
-  TESSERA_CHECK(height + 2 * padding >= kernel && width + 2 * padding >= kernel,
-                op << ": kernel " << kernel << " larger than the padded input " << height << "x" << width
-                   << " (padding " << padding << ")");
-  ConvGeometry g;
-  g.channels = channels;
-  g.height = height;
-  g.width = width;
-  g.kernel = kernel;
-  g.stride = stride;
-  g.padding = padding;
-  g.out_height = (height + 2 * padding - kernel) / stride + 1;
-  g.out_width = (width + 2 * padding - kernel) / stride + 1;
-  return g;
-}
 
 /// The rectified output y of a convolution whose op ends in a rectifier (conv2d's fused ReLU /
 /// LeakyReLU): the gradient passes back through it on its way to the kernels. None if y is null.
@@ -146,57 +113,6 @@ template <bool Gather, class T>
 void copy_strided(const T* from, T* to, std::size_t count, std::size_t s) {
   for (std::size_t i = 0; i < count; ++i) Gather ? to[i] = from[i * s] : to[i * s] = from[i];
 }
-
-/// The pointers of a move between one image row and its planes: read from the image and
-/// written to the planes when splitting, the other way round when merging.
-template <bool Split, class T>
-using ImageRow = std::conditional_t<Split, const T*, T*>;
-template <bool Split, class T>
-using PlaneRow = std::conditional_t<Split, T*, const T*>;
-
-#if defined(__AVX512F__)
-/// Stride 2's split of rows `width` floats long, 32 at a time in registers: in[2m] → even[m],
-/// in[2m + 1] → odd[m] (Deinterleave) or back (the adjoint). The masks of a row's last, partial
-/// 32 are made once per width, not once per row.
-class Stride2Rows {
- public:
-  explicit Stride2Rows(std::size_t width) : whole_(width / 32 * 32) {
-    const std::size_t rest = width - whole_;
-    first_ = __mmask16((1u << std::min<std::size_t>(16, rest)) - 1);
-    second_ = rest > 16 ? __mmask16((1u << (rest - 16)) - 1) : 0;
-    to_even_ = __mmask16((1u << ((rest + 1) / 2)) - 1), to_odd_ = __mmask16((1u << (rest / 2)) - 1);
-  }
-
-  template <bool Deinterleave>
-  void move(ImageRow<Deinterleave, float> in, PlaneRow<Deinterleave, float> even, PlaneRow<Deinterleave, float> odd) const {
-    std::size_t i = 0;
-    for (; i < whole_; i += 32) move_32<Deinterleave>(in + i, even + i / 2, odd + i / 2, 0xffff, 0xffff, 0xffff, 0xffff);
-    if (first_) move_32<Deinterleave>(in + i, even + i / 2, odd + i / 2, first_, second_, to_even_, to_odd_);
-  }
-
- private:
-  template <bool Deinterleave>
-  static void move_32(ImageRow<Deinterleave, float> in, PlaneRow<Deinterleave, float> even, PlaneRow<Deinterleave, float> odd,
-                      __mmask16 first, __mmask16 second, __mmask16 to_even, __mmask16 to_odd) {
-    if constexpr (Deinterleave) {
-      const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-      const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-      const __m512 a = _mm512_maskz_loadu_ps(first, in), b = _mm512_maskz_loadu_ps(second, in + 16);
-      _mm512_mask_storeu_ps(even, to_even, _mm512_permutex2var_ps(a, evens, b));
-      _mm512_mask_storeu_ps(odd, to_odd, _mm512_permutex2var_ps(a, odds, b));
-    } else {
-      const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-      const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-      const __m512 e = _mm512_maskz_loadu_ps(to_even, even), o = _mm512_maskz_loadu_ps(to_odd, odd);
-      _mm512_mask_storeu_ps(in, first, _mm512_permutex2var_ps(e, low, o));
-      _mm512_mask_storeu_ps(in + 16, second, _mm512_permutex2var_ps(e, high, o));
-    }
-  }
-
-  std::size_t whole_;
-  __mmask16 first_, second_, to_even_, to_odd_;
-};
-#endif
 
 /// The rows of a k×k max-pool's windows, split by column phase: tap (ki, kj) of output ow is
 /// taps[ki·k + kj][ow] = in[(oh·k + ki)·W + ow·k + kj]. Stride 2 in floats splits whole rows
@@ -383,6 +299,10 @@ void add_columns_row(const T* in, const ConvGeometry& g, std::size_t offset, T* 
 /// planes: `planes` (planes_size() values, overwritten), or a buffer of its own if null.
 template <class T>
 void col2im(const T* cols, const ConvGeometry& g, T* image, std::size_t ld = 0, T* planes = nullptr) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (detail::stride2_applies<T>(g)) return detail::col2im_stride2(cols, g, image, ld ? ld : g.positions());
+#endif
   std::vector<T> own(planes ? 0 : g.planes_size());
   if (!planes) planes = own.data();
   std::fill(planes, planes + g.planes_size(), T(0));
