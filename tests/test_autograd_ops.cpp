@@ -383,16 +383,19 @@ TEST_CASE("im2col + packed GEMM convolutions match direct loops on odd shapes, f
   // even sizes, ≥ 16 channels each way): one 2×2 image (one tile); 17 → 19 channels over 6×10
   // (rows of 5 tiles, panels of 32 tiles crossing image rows); 33 → 16 over 4×36 (rows of 18
   // tiles crossing panels, groups of 4 images and 1); 40 → 28 over 12×12, batch 3.
-  // The 32×32 and 16×16 cases above and the last three make their columns straight from the
-  // image rows (kernel 4, stride 2, padding 1, even sizes: stride2.hpp): one output row of 3
-  // (many images per product); 17 output columns (a 16-lane piece and a 1-lane one); 17
-  // channels over 12×8.
+  // The 32×32 and 16×16 cases above and the last six are the DCGAN geometry (kernel 4,
+  // stride 2, padding 1, even sizes: stride2.hpp), whose col2im adds straight into the image
+  // rows: one output row of 3 (many images per product); 17 output columns (a 16-lane piece
+  // and a 1-lane one); 17 channels over 12×8. Where Wo divides 16 or is a multiple of it, im2col
+  // also reads the image rows directly: 8 and 16 above, 4 (17 channels over 12×8), 32, 48
+  // (three 16-lane pieces) and 1 (one output column, many images per product).
   const Case cases[] = {{1, 3, 5, 7, 9, 3, 1, 1},   {3, 17, 7, 11, 9, 4, 2, 1}, {3, 5, 3, 10, 13, 3, 3, 2},
                         {1, 1, 33, 6, 6, 5, 2, 0},  {5, 4, 6, 18, 20, 3, 1, 1}, {3, 2, 3, 40, 36, 3, 1, 1},
                         {3, 6, 13, 9, 70, 4, 2, 1}, {2, 40, 5, 32, 32, 4, 2, 1}, {5, 3, 4, 16, 16, 4, 2, 1},
                         {1, 16, 16, 2, 2, 3, 1, 1}, {3, 17, 19, 6, 10, 3, 1, 1}, {5, 33, 16, 4, 36, 3, 1, 1},
                         {3, 40, 28, 12, 12, 3, 1, 1}, {3, 5, 7, 2, 6, 4, 2, 1},   {3, 3, 6, 8, 34, 4, 2, 1},
-                        {1, 17, 3, 12, 8, 4, 2, 1}};
+                        {1, 17, 3, 12, 8, 4, 2, 1}, {2, 3, 5, 4, 64, 4, 2, 1},   {1, 2, 3, 2, 96, 4, 2, 1},
+                        {3, 4, 2, 6, 2, 4, 2, 1}};
   const int saved_threads = num_threads();
   for (int threads : {1, 2})
   for (const Case& t : cases) {

@@ -466,21 +466,58 @@ void pooled_row(const T* plane, std::size_t width, std::size_t oh, std::size_t k
   if (rectifier.enabled) rectify_in_place(out, wo, T(rectifier.slope));
 }
 
+/// im2col of `count` images into packed order straight from their rows, where
+/// stride2_im2col_applies (no phase planes).
+template <class T>
+void im2col_direct(const T* images, std::size_t count, const ConvGeometry& g, T* packed) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) im2col_stride2_packed(images, count, g, packed);
+#else
+  (void)images, (void)count, (void)g, (void)packed;
+#endif
+}
+
+/// Channel c's 16 rows of im2col of `count` images side by side (rows `width` apart in
+/// `staged`), straight from the image rows, where stride2_im2col_applies.
+template <class T>
+void stage_channel_direct(const T* images, std::size_t count, const ConvGeometry& g, std::size_t c, T* staged, std::size_t width) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    for (std::size_t j = 0; j < count; ++j)
+      for_each_stride2_column_piece(images + j * g.image_size(), g, c, c + 1, [&](std::size_t r, std::size_t q, __m512 v, std::size_t lanes) {
+        _mm512_mask_storeu_ps(staged + (r % 16) * width + j * g.positions() + q, __mmask16((1u << lanes) - 1), v);
+      });
+#else
+  (void)images, (void)count, (void)g, (void)c, (void)staged, (void)width;
+#endif
+}
+
+/// Phase planes for `count` images in the thread's scratch (split_group), or none (null) where
+/// im2col reads the image rows directly (stride2_im2col_applies).
+template <class T>
+const T* planes_for_im2col(const T* images, std::size_t count, const ConvGeometry& g, GroupScratch<T>& scratch) {
+  return stride2_im2col_applies<T>(g) ? nullptr : split_group(images, count, g, scratch);
+}
+
 /// The forward product of one group of `count` images whose phase planes are made: their
 /// outputs y (count NCHW images of O × L, at `y`) = W · im2col (+ bias), rectified if asked,
 /// and max-pooled over k×k windows of stride k if max_pool = k > 0 (then y holds O planes of
 /// (Ho / k) × (Wo / k) per image: inference's Conv2D + BatchNorm + ReLU + MaxPool2D).
 template <class T>
-void forward_group(const T* planes, std::size_t count, const ConvGeometry& g, const Tensor<T>& packed_w,
+void forward_group(const T* images, const T* planes, std::size_t count, const ConvGeometry& g, const Tensor<T>& packed_w,
                    std::size_t out_ch, const T* bias, Rectifier rectifier, GroupScratch<T>& scratch, T* y,
                    std::size_t max_pool = 0) {
   const std::size_t rows = g.col_rows(), L = g.positions(), width = count * L;
   T* cols = buffer(scratch.packed, gemm::packed_rhs_size<T>(rows, width));
-  const std::vector<ColumnRun> runs = column_runs(g, count, gemm::Tile<T>::cols, rows);
-  for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col straight into packed order
-    T* packed_row = cols + r * gemm::Tile<T>::cols;
-    for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, packed_row + run.to);
-  });
+  if (planes) {
+    const std::vector<ColumnRun> runs = column_runs(g, count, gemm::Tile<T>::cols, rows);
+    for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col straight into packed order
+      T* packed_row = cols + r * gemm::Tile<T>::cols;
+      for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, packed_row + run.to);
+    });
+  } else {
+    im2col_direct(images, count, g, cols);
+  }
   gemm::zero_rhs_tail(rows, width, cols);
   // A shallow product stores each tile of C right after a few steps: into y's fresh memory
   // that would wait on every line (measured: half the speed for k = 48), so it goes to a
@@ -587,9 +624,10 @@ void winograd_forward_group(const T* planes, std::size_t count, const ConvGeomet
 }
 
 /// Adds one group's weight gradient dY · im2col(X)ᵀ (O × C·k·k) to `partial`: dy_rows are the
-/// group's output gradients (count images of O × L), planes X's phase planes.
+/// group's output gradients (count images of O × L), `images` X and `planes` its phase planes
+/// (null: im2col reads the image rows, planes_for_im2col).
 template <class T>
-void add_weight_gradient_group(const T* dy_rows, const T* planes, std::size_t count, const ConvGeometry& g,
+void add_weight_gradient_group(const T* dy_rows, const T* images, const T* planes, std::size_t count, const ConvGeometry& g,
                                std::size_t out_ch, GroupScratch<T>& scratch, T* partial) {
   const std::size_t rows = g.col_rows(), L = g.positions(), width = count * L;
   constexpr std::size_t block = gemm::Tile<T>::lanes;  // columns of im2col(X)ᵀ packed per transpose
@@ -609,12 +647,19 @@ void add_weight_gradient_group(const T* dy_rows, const T* planes, std::size_t co
   const std::vector<ColumnRun> runs = column_runs(g, count);
   for (std::size_t first = 0; first < rows; first += chunk) {
     const std::size_t last = std::min(rows, first + chunk);
-    for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col's rows, `block` at a time, then transposed
-      if (r < first || r >= last) return;
-      T* row = staged + (r % block) * width;
-      for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, row + run.to);
-      if (r % block == block - 1 || r == last - 1) gemm::pack_rhs_columns(staged, width, r - r % block - first, r % block + 1, width, cols_t);
-    });
+    if (planes) {
+      for_each_tap(g, [&](std::size_t r, std::size_t offset) {  // im2col's rows, `block` at a time, then transposed
+        if (r < first || r >= last) return;
+        T* row = staged + (r % block) * width;
+        for (const ColumnRun& run : runs) gemm::copy_run(planes + offset + run.from, run.length, row + run.to);
+        if (r % block == block - 1 || r == last - 1) gemm::pack_rhs_columns(staged, width, r - r % block - first, r % block + 1, width, cols_t);
+      });
+    } else {
+      for (std::size_t c = first / block; c < last / block; ++c) {  // a channel's 16 rows: one block
+        stage_channel_direct(images, count, g, c, staged, width);
+        gemm::pack_rhs_columns(staged, width, c * block - first, block, width, cols_t);
+      }
+    }
     gemm::zero_rhs_tail(width, last - first, cols_t);
     gemm::multiply_packed(out_ch, last - first, width, dy, cols_t, partial + first, rows, true);
   }
@@ -674,8 +719,9 @@ Tensor<T> conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Conv
   detail::count_matmul_flops(out_ch, batch * L, rows);
   const Tensor<T> packed_w = detail::packed_lhs(weight.data(), out_ch, rows, rows, 1);
   detail::for_each_image_group<T>(batch, detail::images_per_product<T>(L), [&](auto& scratch, std::size_t, std::size_t n, std::size_t count) {
-    const T* planes = detail::split_group(x.data() + n * g.image_size(), count, g, scratch);
-    detail::forward_group(planes, count, g, packed_w, out_ch, bias, rectifier, scratch, y.data() + n * out_ch * out_h * out_w,
+    const T* images = x.data() + n * g.image_size();
+    detail::forward_group(images, detail::planes_for_im2col(images, count, g, scratch), count, g, packed_w, out_ch, bias, rectifier,
+                          scratch, y.data() + n * out_ch * out_h * out_w,
                           max_pool);
   });
   return y;
@@ -741,8 +787,9 @@ ConvGrads<T> conv2d_backward_params(const Tensor<T>& grad_out, const Tensor<T>& 
     const T* dy_rows = detail::group_gradient(grad_out, through, n, count, scratch.gradient);
     if (db) detail::row_sums(dy_rows, count * out_ch, L, image_sums.data() + n * out_ch);
     if (!dw) return;  // (a frozen weight with a trainable bias: no product)
-    const T* planes = detail::split_group(x.data() + n * g.image_size(), count, g, scratch);
-    detail::add_weight_gradient_group(dy_rows, planes, count, g, out_ch, scratch, sums.of(part));
+    const T* images = x.data() + n * g.image_size();
+    detail::add_weight_gradient_group(dy_rows, images, detail::planes_for_im2col(images, count, g, scratch), count, g, out_ch,
+                                      scratch, sums.of(part));
   });
   ConvGrads<T> out;
   if (dw) out.dw = sums.total();
@@ -772,9 +819,9 @@ ConvGrads<T> conv2d_transpose_backward(const Tensor<T>& gy, const Tensor<T>& x, 
     const T* dy = gy.data() + n * g.image_size();
     if (db) detail::row_sums(dy, count * g.channels, g.height * g.width, image_sums.data() + n * g.channels);
     if (!dx && !dw) return;
-    const T* planes = detail::split_group(dy, count, g, scratch);
-    if (dx) detail::forward_group(planes, count, g, packed_w, in_ch, static_cast<const T*>(nullptr), Rectifier{}, scratch, out.dx.data() + n * in_ch * L);
-    if (dw) detail::add_weight_gradient_group(x.data() + n * in_ch * L, planes, count, g, in_ch, scratch, sums.of(part));
+    const T* planes = detail::planes_for_im2col(dy, count, g, scratch);
+    if (dx) detail::forward_group(dy, planes, count, g, packed_w, in_ch, static_cast<const T*>(nullptr), Rectifier{}, scratch, out.dx.data() + n * in_ch * L);
+    if (dw) detail::add_weight_gradient_group(x.data() + n * in_ch * L, dy, planes, count, g, in_ch, scratch, sums.of(part));
   });
   if (dw) out.dw = sums.total();
   if (db) out.db = detail::total_over_batch(image_sums);

@@ -94,6 +94,65 @@ class Stride2Rows {
   __mmask16 first_, second_, to_even_, to_odd_;
 };
 
+/// Whether im2col_stride2_packed serves g: stride2_applies, and Wo a multiple or a divisor of
+/// 16, so that no 16 outputs of a row cross a panel of the packed columns.
+template <class T>
+bool stride2_im2col_applies(const ConvGeometry& g) {
+  return stride2_applies<T>(g) && (g.out_width % 16 == 0 || 16 % g.out_width == 0);
+}
+
+/// store(r, q, v, lanes) for every piece of one image's im2col, for a geometry
+/// stride2_im2col_applies to: row r = (c, ki, kj) of channels [c0, c1), columns q .. q + 16 (the
+/// output positions oh·Wo + t0 ..) in v, of which `lanes` are outputs. Each padded image row
+/// is split into its even and odd columns in registers, 16 outputs at a time, and these —
+/// shifted by one lane or not — are the four taps kj of each kernel row ki that reads it (the
+/// top of this file).
+template <class Store>
+void for_each_stride2_column_piece(const float* image, const ConvGeometry& g, std::size_t c0, std::size_t c1, Store store) {
+  const std::size_t wo = g.out_width, ho = g.out_height, width = g.width;
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (std::size_t c = c0; c < c1; ++c)
+    for (std::size_t i = 0; i < g.height + 2; ++i) {  // padded row i: image row i − 1
+      const float* row = i == 0 || i == g.height + 1 ? nullptr : image + (c * g.height + i - 1) * width;
+      for (std::size_t t0 = 0; t0 < wo; t0 += 16) {  // outputs t0 .. t0 + n: image columns 2·t0 − 1 .. 2·(t0 + n)
+        const std::size_t n = std::min<std::size_t>(16, wo - t0);
+        __m512 even = _mm512_setzero_ps(), odd = even, before = even, after = even;  // padding: zeros
+        if (row) {
+          const __m512 a = _mm512_maskz_loadu_ps(__mmask16((1u << std::min<std::size_t>(16, 2 * n)) - 1), row + 2 * t0);
+          const __m512 b = _mm512_maskz_loadu_ps(__mmask16(n > 8 ? (1u << (2 * n - 16)) - 1 : 0), row + 2 * t0 + 16);
+          even = _mm512_permutex2var_ps(a, evens, b);  // columns 2·t: lanes past n are zero
+          odd = _mm512_permutex2var_ps(a, odds, b);    // columns 2·t + 1
+          before = _mm512_set1_ps(t0 > 0 ? row[2 * t0 - 1] : 0.f);       // column 2·t0 − 1
+          after = _mm512_set1_ps(t0 + n < wo ? row[2 * (t0 + n)] : 0.f);  // column 2·(t0 + n)
+        }
+        const __m512 taps[4] = {
+            _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(odd), _mm512_castps_si512(before), 15)),  // kj = 0: column 2·t − 1
+            even,                                                                                                  // kj = 1: 2·t
+            odd,                                                                                                   // kj = 2: 2·t + 1
+            _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(after), _mm512_castps_si512(even), 1))};  // kj = 3: 2·t + 2
+        for (std::size_t ki = i % 2; ki < 4 && ki <= i; ki += 2) {  // the output rows oh = (i − ki) / 2 that read it
+          const std::size_t oh = (i - ki) / 2;
+          if (oh >= ho) continue;
+          for (std::size_t kj = 0; kj < 4; ++kj) store((c * 4 + ki) * 4 + kj, oh * wo + t0, taps[kj], n);
+        }
+      }
+    }
+}
+
+/// im2col of `count` images side by side (image j's columns from j·Ho·Wo) straight into the
+/// packed GEMM's B (gemm.hpp: C·16 rows, panels of 32 columns), for a geometry
+/// stride2_im2col_applies to: no 16 outputs of a row cross a panel.
+inline void im2col_stride2_packed(const float* images, std::size_t count, const ConvGeometry& g, float* packed) {
+  const std::size_t k = g.col_rows(), L = g.positions();
+  for (std::size_t j = 0; j < count; ++j)
+    for_each_stride2_column_piece(images + j * g.image_size(), g, 0, g.channels,
+                                  [&](std::size_t r, std::size_t q, __m512 v, std::size_t lanes) {
+                                    q += j * L;
+                                    _mm512_mask_storeu_ps(packed + (q / 32) * 32 * k + r * 32 + q % 32, __mmask16((1u << lanes) - 1), v);
+                                  });
+}
+
 /// col2im (conv.hpp) for a geometry stride2_applies to: image (C, H, W) from the columns
 /// (C·16 rows, ld apart, of Ho·Wo values). The four taps of a pixel are added in col2im's
 /// order (ki, then kj, ascending, from zero): the same numbers.
