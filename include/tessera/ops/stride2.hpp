@@ -46,6 +46,13 @@ bool stride2_applies(const ConvGeometry& g) {
 #endif
 }
 
+/// Whether im2col_stride2_packed serves g: stride2_applies, and Wo a multiple or a divisor of
+/// 16, so that no 16 outputs of a row cross a panel of the packed columns.
+template <class T>
+bool stride2_im2col_applies(const ConvGeometry& g) {
+  return stride2_applies<T>(g) && (g.out_width % 16 == 0 || 16 % g.out_width == 0);
+}
+
 #if defined(__AVX512F__)
 /// out[2m] = even[m], out[2m + 1] = odd[m] for 32 floats, the first 16 stored where `first`
 /// is set and the next 16 where `second` is.
@@ -93,13 +100,6 @@ class Stride2Rows {
   std::size_t whole_;
   __mmask16 first_, second_, to_even_, to_odd_;
 };
-
-/// Whether im2col_stride2_packed serves g: stride2_applies, and Wo a multiple or a divisor of
-/// 16, so that no 16 outputs of a row cross a panel of the packed columns.
-template <class T>
-bool stride2_im2col_applies(const ConvGeometry& g) {
-  return stride2_applies<T>(g) && (g.out_width % 16 == 0 || 16 % g.out_width == 0);
-}
 
 /// store(r, q, v, lanes) for every piece of one image's im2col, for a geometry
 /// stride2_im2col_applies to: row r = (c, ki, kj) of channels [c0, c1), columns q .. q + 16 (the
