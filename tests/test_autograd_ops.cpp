@@ -217,6 +217,31 @@ TEMPLATE_TEST_CASE("sqrt_in_place: std::sqrt's numbers bit for bit, vectors and 
   }
 }
 
+TEMPLATE_TEST_CASE("rectify and rectified_gradient, branch-free: max(z, slope·z) and its gradient, edge values included",
+                   "[ops][rectifier]", float, double) {
+  using T = TestType;
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  const T tiny = std::numeric_limits<T>::denorm_min();
+  const std::vector<T> inputs{T(-3), T(-0.5), T(-0.0), T(0), T(0.25), T(7), -inf, inf, -tiny, tiny, nan};
+  for (T slope : {T(0), T(0.2), T(1), T(3)}) {  // ReLU, LeakyReLU, identity, a slope above 1
+    CAPTURE(slope);
+    std::vector<T> values = inputs, dz(inputs.size());
+    detail::rectify_in_place(values.data(), values.size(), slope);
+    detail::gradients_through_rectifier(std::vector<T>(inputs.size(), T(2)).data(), inputs.data(), inputs.size(), slope,
+                                        dz.data());
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const T z = inputs[i];
+      CAPTURE(z);
+      const T leaky = slope * z, expected = z > 0 ? z : leaky == 0 ? T(0) : leaky;  // +0 for −0 and underflows
+      if (std::isnan(expected))
+        CHECK(std::isnan(values[i]));
+      else
+        CHECK(std::memcmp(&values[i], &expected, sizeof expected) == 0);
+      CHECK(dz[i] == (z > 0 ? T(2) : T(2) * slope));
+    }
+  }
+}
+
 // ---- reductions, matmul, shape ops ------------------------------------------------------------------
 
 TEST_CASE("sum and mean: all and over axes", "[ops][gradcheck]") {
