@@ -217,13 +217,13 @@ TEMPLATE_TEST_CASE("sqrt_in_place: std::sqrt's numbers bit for bit, vectors and 
   }
 }
 
-TEMPLATE_TEST_CASE("rectify and rectified_gradient, branch-free: max(z, slope·z) and its gradient, edge values included",
+TEMPLATE_TEST_CASE("rectify and rectified_gradient as blends: the select z > 0 ? z : slope·z and its gradient, edge values included",
                    "[ops][rectifier]", float, double) {
   using T = TestType;
   const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
   const T tiny = std::numeric_limits<T>::denorm_min();
   const std::vector<T> inputs{T(-3), T(-0.5), T(-0.0), T(0), T(0.25), T(7), -inf, inf, -tiny, tiny, nan};
-  for (T slope : {T(0), T(0.2), T(1), T(3)}) {  // ReLU, LeakyReLU, identity, a slope above 1
+  for (T slope : {T(0), T(0.2), T(1), T(3), inf}) {  // ReLU, LeakyReLU, identity, a slope above 1, no bound
     CAPTURE(slope);
     std::vector<T> values = inputs, dz(inputs.size());
     detail::rectify_in_place(values.data(), values.size(), slope);

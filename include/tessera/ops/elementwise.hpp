@@ -145,7 +145,7 @@ Var<T> relu(const Var<T>& x) {  // derivative 0 at 0, as PyTorch
 }
 template <class T>
 Var<T> leaky_relu(const Var<T>& x, detail::Scalar<T> alpha = T(0.01)) {
-  return unary_op("leaky_relu", x, [alpha](T v) { return v > T(0) ? v : alpha * v; },
+  return unary_op("leaky_relu", x, [alpha](T v) { return detail::blend(v > T(0), v, alpha * v); },  // vectorises
                   [alpha](T v, T) { return v > T(0) ? T(1) : alpha; });
 }
 /// log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow; derivative sigmoid(x).
