@@ -178,7 +178,7 @@ TEST_CASE("float tanh (vectorisable) is within 2 ulp of the correctly rounded ta
     float x;
     std::memcpy(&x, &bits, sizeof x);
     for (const float v : {x, -x}) {
-      const std::int64_t error = ulps(detail::tanh_float(v), float(std::tanh(double(v))));
+      const std::int64_t error = ulps(kernels::tanh_float(v), float(std::tanh(double(v))));
       if (error > 2) FAIL_CHECK("tanh_float(" << v << ") is " << error << " ulp off");
     }
   };
@@ -189,12 +189,12 @@ TEST_CASE("float tanh (vectorisable) is within 2 ulp of the correctly rounded ta
     std::memcpy(&bits, &edge, sizeof bits);
     for (std::uint32_t b = bits - std::min<std::uint32_t>(bits, 2000); b < bits + 2000; ++b) check_bits(b);
   }
-  CHECK(detail::tanh_float(INFINITY) == 1.f);
-  CHECK(detail::tanh_float(-INFINITY) == -1.f);
-  CHECK(std::isnan(detail::tanh_float(NAN)));
-  CHECK(std::signbit(detail::tanh_float(-0.f)));
+  CHECK(kernels::tanh_float(INFINITY) == 1.f);
+  CHECK(kernels::tanh_float(-INFINITY) == -1.f);
+  CHECK(std::isnan(kernels::tanh_float(NAN)));
+  CHECK(std::signbit(kernels::tanh_float(-0.f)));
   const Var<float> x(Tensor<float>({3}, {-0.3f, 0.7f, 4.f}));  // the op uses it for float
-  for (std::size_t i = 0; i < 3; ++i) CHECK(tanh(x).value()[i] == detail::tanh_float(x.value()[i]));
+  for (std::size_t i = 0; i < 3; ++i) CHECK(tanh(x).value()[i] == kernels::tanh_float(x.value()[i]));
 }
 
 TEMPLATE_TEST_CASE("sqrt_in_place: std::sqrt's numbers bit for bit, vectors and the tail", "[ops][vector_math]", float, double) {
@@ -206,13 +206,18 @@ TEMPLATE_TEST_CASE("sqrt_in_place: std::sqrt's numbers bit for bit, vectors and 
     values.push_back(edge);
   for (std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(7), std::size_t(17), values.size()}) {  // tails of every length
     std::vector<TestType> roots(values.begin(), values.begin() + std::ptrdiff_t(n));
-    detail::sqrt_in_place(roots.data(), n);
+    kernels::sqrt_in_place(roots.data(), n);
+    std::vector<TestType> portable(values.begin(), values.begin() + std::ptrdiff_t(n));
+    kernels::arch::generic::sqrt_in_place(portable.data(), n);
     for (std::size_t i = 0; i < n; ++i) {
       const TestType expected = std::sqrt(values[i]);
-      if (std::isnan(expected))
+      if (std::isnan(expected)) {
         CHECK(std::isnan(roots[i]));
-      else
+        CHECK(std::isnan(portable[i]));
+      } else {
         CHECK(std::memcmp(&roots[i], &expected, sizeof expected) == 0);
+        CHECK(std::memcmp(&portable[i], &expected, sizeof expected) == 0);
+      }
     }
   }
 }
@@ -226,13 +231,14 @@ TEMPLATE_TEST_CASE("rectify and rectified_gradient as blends: the select z > 0 ?
   for (T slope : {T(0), T(0.2), T(1), T(3), inf}) {  // ReLU, LeakyReLU, identity, a slope above 1, no bound
     CAPTURE(slope);
     std::vector<T> values = inputs, dz(inputs.size());
-    detail::rectify_in_place(values.data(), values.size(), slope);
-    detail::gradients_through_rectifier(std::vector<T>(inputs.size(), T(2)).data(), inputs.data(), inputs.size(), slope,
+    kernels::rectify_in_place(values.data(), values.size(), slope);
+    kernels::gradients_through_rectifier(std::vector<T>(inputs.size(), T(2)).data(), inputs.data(), inputs.size(), slope,
                                         dz.data());
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const T z = inputs[i];
       CAPTURE(z);
-      const T leaky = slope * z, expected = z > 0 ? z : leaky == 0 ? T(0) : leaky;  // +0 for −0 and underflows
+      // z (NaN too) where z > 0, else slope·z; +0 for −0, underflows and ReLU's −∞
+      const T leaky = slope * z, expected = !(z <= 0) ? z : slope == 0 || leaky == 0 ? T(0) : leaky;
       if (std::isnan(expected))
         CHECK(std::isnan(values[i]));
       else
@@ -511,31 +517,31 @@ void check_packed_gemm(std::size_t m, std::size_t n, std::size_t k, bool transpo
     }
   const Tensor<T> a_t = transposed_a ? transposed(a).template cast<T>() : a.template cast<T>();  // (k × m) when transposed
   const Tensor<T> b_t = transposed(b).template cast<T>(), bf = b.template cast<T>();
-  std::vector<T> packed_a(gemm::packed_lhs_size<T>(m, k)), packed_b(gemm::packed_rhs_size<T>(k, n), T(99));
-  if (transposed_a) gemm::pack_lhs(a_t.data(), m, k, 1, m, packed_a.data());
-  else gemm::pack_lhs(a_t.data(), m, k, k, 1, packed_a.data());
-  const std::size_t by_rows = k / 2, lanes = gemm::Tile<T>::lanes;
+  std::vector<T> packed_a(kernels::gemm::packed_lhs_size<T>(m, k)), packed_b(kernels::gemm::packed_rhs_size<T>(k, n), T(99));
+  if (transposed_a) kernels::gemm::pack_lhs(a_t.data(), m, k, 1, m, packed_a.data());
+  else kernels::gemm::pack_lhs(a_t.data(), m, k, k, 1, packed_a.data());
+  const std::size_t by_rows = k / 2, lanes = kernels::gemm::Tile<T>::lanes;
   for (std::size_t kk = 0; kk < by_rows; ++kk)  // rows in pieces of 5 and 9, wherever the panels start
     for (std::size_t j = 0; j < n;) {
       const std::size_t piece = std::min<std::size_t>(j % 2 ? 9 : 5, n - j);
-      gemm::pack_rhs_run(bf.data() + kk * n + j, piece, kk, j, k, packed_b.data());
+      kernels::gemm::pack_rhs_run(bf.data() + kk * n + j, piece, kk, j, k, packed_b.data());
       j += piece;
     }
   std::vector<T> rest(n * (k - by_rows));  // the other rows of B, as columns: Bᵀ's rows from by_rows on
   for (std::size_t j = 0; j < n; ++j)
     for (std::size_t kk = by_rows; kk < k; ++kk) rest[j * (k - by_rows) + kk - by_rows] = b_t.at(j, kk);
-  std::vector<T> packed_rest(gemm::packed_rhs_size<T>(k - by_rows, n));
+  std::vector<T> packed_rest(kernels::gemm::packed_rhs_size<T>(k - by_rows, n));
   for (std::size_t j0 = 0; j0 < n; j0 += lanes)
-    gemm::pack_rhs_columns(rest.data() + j0 * (k - by_rows), k - by_rows, j0, std::min(lanes, n - j0), k - by_rows,
+    kernels::gemm::pack_rhs_columns(rest.data() + j0 * (k - by_rows), k - by_rows, j0, std::min(lanes, n - j0), k - by_rows,
                            packed_rest.data());
-  gemm::zero_rhs_tail(k, n, packed_b.data());
-  gemm::zero_rhs_tail(k - by_rows, n, packed_rest.data());
-  for (std::size_t j0 = 0; j0 < n; j0 += gemm::Tile<T>::cols)  // splice the two packings: panel by panel, depth by depth
+  kernels::gemm::zero_rhs_tail(k, n, packed_b.data());
+  kernels::gemm::zero_rhs_tail(k - by_rows, n, packed_rest.data());
+  for (std::size_t j0 = 0; j0 < n; j0 += kernels::gemm::Tile<T>::cols)  // splice the two packings: panel by panel, depth by depth
     for (std::size_t kk = by_rows; kk < k; ++kk)
-      std::copy_n(packed_rest.data() + j0 * (k - by_rows) + (kk - by_rows) * gemm::Tile<T>::cols, gemm::Tile<T>::cols,
-                  packed_b.data() + j0 * k + kk * gemm::Tile<T>::cols);
+      std::copy_n(packed_rest.data() + j0 * (k - by_rows) + (kk - by_rows) * kernels::gemm::Tile<T>::cols, kernels::gemm::Tile<T>::cols,
+                  packed_b.data() + j0 * k + kk * kernels::gemm::Tile<T>::cols);
   Tensor<T> c = c0.template cast<T>();
-  gemm::multiply_packed(m, n, k, packed_a.data(), packed_b.data(), c.data(), ldc, accumulate);
+  kernels::gemm::multiply_packed(m, n, k, packed_a.data(), packed_b.data(), c.data(), ldc, accumulate);
   double worst = 0;
   for (std::size_t i = 0; i < c.size(); ++i) worst = std::max(worst, std::abs(double(c[i]) - expected[i]));
   CHECK(worst < (sizeof(T) == 4 ? 1e-4 : 1e-11) * std::sqrt(double(k) + 1));
@@ -557,21 +563,21 @@ TEST_CASE("packed GEMM matches a triple loop: odd sizes, every panel height, dep
   const int saved = num_threads();
   Rng rng(8);
   const Tensor<float> a = Tensor<float>::randn({37, 70}, rng), b = Tensor<float>::randn({70, 200}, rng);
-  std::vector<float> pa(gemm::packed_lhs_size<float>(37, 70)), pb(gemm::packed_rhs_size<float>(70, 200));
-  gemm::pack_lhs(a.data(), 37, 70, 70, 1, pa.data());
-  for (std::size_t kk = 0; kk < 70; ++kk) gemm::pack_rhs_run(b.data() + kk * 200, 200, kk, 0, 70, pb.data());
-  gemm::zero_rhs_tail<float>(70, 200, pb.data());
+  std::vector<float> pa(kernels::gemm::packed_lhs_size<float>(37, 70)), pb(kernels::gemm::packed_rhs_size<float>(70, 200));
+  kernels::gemm::pack_lhs(a.data(), 37, 70, 70, 1, pa.data());
+  for (std::size_t kk = 0; kk < 70; ++kk) kernels::gemm::pack_rhs_run(b.data() + kk * 200, 200, kk, 0, 70, pb.data());
+  kernels::gemm::zero_rhs_tail<float>(70, 200, pb.data());
   std::vector<float> one(37 * 200), two(37 * 200);
   set_num_threads(1);
-  gemm::multiply_packed(37, 200, 70, pa.data(), pb.data(), one.data(), 200, false);
+  kernels::gemm::multiply_packed(37, 200, 70, pa.data(), pb.data(), one.data(), 200, false);
   set_num_threads(2);
-  gemm::multiply_packed(37, 200, 70, pa.data(), pb.data(), two.data(), 200, false);
+  kernels::gemm::multiply_packed(37, 200, 70, pa.data(), pb.data(), two.data(), 200, false);
   set_num_threads(saved);
   CHECK(one == two);
 }
 
-TEST_CASE("col2im of the DCGAN geometry (kernel 4, stride 2, padding 1) straight into the image rows: the sum in tap order, bit for bit",
-          "[ops][conv][reference]") {
+TEST_CASE("the DCGAN geometry's col2im straight into the image rows (the target's and the portable one): the sum in tap order, bit for bit",
+          "[ops][conv][reference][arch]") {
   // (C, H, W): one pixel of output; 17 output columns (a 16-lane piece and a 1-lane one); 33;
   // non-square; rows of the columns wider apart (ld) than their Ho·Wo values
   for (const auto& [c, h, w] : {std::array<std::size_t, 3>{2, 2, 2}, {3, 4, 34}, {1, 6, 2}, {2, 32, 32}, {1, 8, 66}}) {
@@ -580,7 +586,7 @@ TEST_CASE("col2im of the DCGAN geometry (kernel 4, stride 2, padding 1) straight
     const std::size_t ld = g.positions() + 5;
     Rng rng(13);
     const Tensor<float> cols = Tensor<float>::randn({g.col_rows() * ld}, rng);
-    Tensor<float> expected = Tensor<float>::zeros({c, h, w}), image = Tensor<float>::empty({c, h, w});
+    Tensor<float> expected = Tensor<float>::zeros({c, h, w});
     for (std::size_t r = 0; r < g.col_rows(); ++r) {  // every tap in order r = (c, ki, kj), from zero
       const std::size_t ci = r / 16, ki = r / 4 % 4, kj = r % 4;
       for (std::size_t oh = 0; oh < g.out_height; ++oh)
@@ -590,8 +596,46 @@ TEST_CASE("col2im of the DCGAN geometry (kernel 4, stride 2, padding 1) straight
             expected.at(ci, ih, iw) += cols[r * ld + oh * g.out_width + ow];
         }
     }
-    col2im(cols.data(), g, image.data(), ld);
-    CHECK(image.to_vector() == expected.to_vector());
+    Tensor<float> target = Tensor<float>::empty({c, h, w}), portable = target, planes = target;
+    kernels::arch::col2im_stride2(cols.data(), g, target.data(), ld);
+    kernels::arch::generic::col2im_stride2(cols.data(), g, portable.data(), ld);
+    kernels::col2im(cols.data(), g, planes.data(), ld);  // through the phase planes
+    CHECK(target.to_vector() == expected.to_vector());
+    CHECK(portable.to_vector() == expected.to_vector());
+    CHECK(planes.to_vector() == expected.to_vector());
+  }
+}
+
+TEST_CASE("the DCGAN geometry's im2col straight from the image rows (the target's and the portable one): im2col's columns",
+          "[ops][conv][reference][arch]") {
+  // Wo = 1, 4, 16, 32 and 48: a divisor or a multiple of the 16-lane pieces (where the target's
+  // path applies); count images side by side; packed as the GEMM's B and staged by channel
+  namespace gemm = kernels::gemm;
+  for (const auto& [count, c, h, w] : {std::array<std::size_t, 4>{3, 2, 2, 2}, {2, 3, 8, 8}, {1, 2, 4, 32}, {2, 1, 6, 64}, {1, 2, 2, 96}}) {
+    CAPTURE(count, c, h, w);
+    const ConvGeometry g = conv_geometry("test", c, h, w, 4, 2, 1);
+    const std::size_t rows = g.col_rows(), L = g.positions(), width = count * L, panel = gemm::Tile<float>::cols;
+    Rng rng(14);
+    const Tensor<float> images = Tensor<float>::randn({count, c, h, w}, rng);
+    std::vector<float> cols(rows * width);  // im2col through the planes, image j in columns j·L
+    for (std::size_t j = 0; j < count; ++j) {
+      std::vector<float> one(rows * L);
+      kernels::im2col(images.data() + j * g.image_size(), g, one.data());
+      for (std::size_t r = 0; r < rows; ++r) std::copy_n(one.data() + r * L, L, cols.data() + r * width + j * L);
+    }
+    std::vector<float> expected(gemm::packed_rhs_size<float>(rows, width), 0.f);
+    for (std::size_t r = 0; r < rows; ++r) gemm::pack_rhs_run(cols.data() + r * width, width, r, 0, rows, expected.data());
+    for (auto im2col_packed : {kernels::arch::im2col_stride2_packed<float>, kernels::arch::generic::im2col_stride2_packed<float>}) {
+      std::vector<float> packed(expected.size(), 0.f);
+      im2col_packed(images.data(), count, g, packed.data(), panel);
+      CHECK(packed == expected);
+    }
+    for (auto stage : {kernels::arch::stage_channel_stride2<float>, kernels::arch::generic::stage_channel_stride2<float>})
+      for (std::size_t ci = 0; ci < c; ++ci) {
+        std::vector<float> staged(16 * width, 7.f);
+        stage(images.data(), count, g, ci, staged.data(), width);
+        CHECK(std::equal(staged.begin(), staged.end(), cols.begin() + std::ptrdiff_t(ci * 16 * width)));
+      }
   }
 }
 
@@ -608,7 +652,7 @@ TEST_CASE("stride phases: split_phases places each pixel, merge_phases is its ad
     Rng rng(12);
     const Tensor<double> x = Tensor<double>::randn({c, h, w}, rng);
     std::vector<double> planes(g.planes_size(), 42.0);
-    split_phases(x.data(), g, planes.data());
+    kernels::split_phases(x.data(), g, planes.data());
     // pixel (c, ih, iw) at padded (i, j) = (ih + p, iw + p): plane (c, i mod s, j mod s), row i / s, column j / s
     std::size_t placed = 0;
     for (std::size_t ci = 0; ci < c; ++ci)
@@ -624,24 +668,24 @@ TEST_CASE("stride phases: split_phases places each pixel, merge_phases is its ad
     CHECK(sum_planes == Approx(x.array().abs().sum()));  // everything else is zero padding
     // ⟨split(x), q⟩ = ⟨x, merge(q)⟩
     Tensor<double> q = Tensor<double>::randn({g.planes_size()}, rng), back = Tensor<double>::empty(x.shape());
-    merge_phases(q.data(), g, back.data());
+    kernels::merge_phases(q.data(), g, back.data());
     double lhs = 0;
     for (std::size_t i = 0; i < planes.size(); ++i) lhs += planes[i] * q[i];
     CHECK(lhs == Approx((x.array() * back.array()).sum()));
     // float (AVX-512's stride-2 path where built) against double (the generic loops)
     const Tensor<float> xf = x.cast<float>();
     std::vector<float> planes_f(g.planes_size(), 42.f);
-    split_phases(xf.data(), g, planes_f.data());
+    kernels::split_phases(xf.data(), g, planes_f.data());
     for (std::size_t i = 0; i < planes.size(); ++i) CHECK(planes_f[i] == float(planes[i]));
     // another image split over those planes, their padding left as it is: as a split from scratch
     const Tensor<float> other = Tensor<float>::randn(x.shape(), rng);
     std::vector<float> fresh(g.planes_size(), 7.f);
-    split_phases(other.data(), g, fresh.data());
-    split_phases(other.data(), g, planes_f.data(), true);
+    kernels::split_phases(other.data(), g, fresh.data());
+    kernels::split_phases(other.data(), g, planes_f.data(), true);
     CHECK(planes_f == fresh);
     Tensor<float> back_f = Tensor<float>::empty(x.shape());
     const Tensor<float> qf = q.cast<float>();
-    merge_phases(qf.data(), g, back_f.data());
+    kernels::merge_phases(qf.data(), g, back_f.data());
     for (std::size_t i = 0; i < back.size(); ++i) CHECK(back_f[i] == float(back[i]));
   }
 }
@@ -688,7 +732,7 @@ TEST_CASE("conv2d_forward's fused 2x2 max-pool: the same numbers as conv2d, the 
       const Tensor<float> w = Tensor<float>::randn({t.out_ch, t.in_ch, 3, 3}, rng), b = Tensor<float>::randn({t.out_ch}, rng);
       const Rectifier rectifier = slope < 0 ? Rectifier{} : Rectifier{true, slope};
       const ConvGeometry g = conv_geometry("conv2d", t.in_ch, t.h, t.w, 3, 1, 1);
-      const Tensor<float> fused = conv2d_forward(x, w, g, b.data(), rectifier, t.pool);
+      const Tensor<float> fused = kernels::conv2d_forward(x, w, g, kernels::Epilogue<float>{b.data(), rectifier, t.pool});
       NoGradGuard no_graph;
       Var<float> separate = conv2d(Var<float>(x), Var<float>(w), Var<float>(b), 1, 1);
       if (rectifier.enabled) separate = leaky_relu(separate, slope);
@@ -699,7 +743,7 @@ TEST_CASE("conv2d_forward's fused 2x2 max-pool: the same numbers as conv2d, the 
     }
   const ConvGeometry small = conv_geometry("conv2d", 3, 4, 4, 3, 1, 1);
   const std::string err = error_of([&] {
-    conv2d_forward(Tensor<float>::zeros({1, 3, 4, 4}), Tensor<float>::zeros({2, 3, 3, 3}), small, static_cast<const float*>(nullptr), Rectifier{}, 5);
+    kernels::conv2d_forward(Tensor<float>::zeros({1, 3, 4, 4}), Tensor<float>::zeros({2, 3, 3, 3}), small, kernels::Epilogue<float>{nullptr, {}, 5});
   });
   CHECK_THAT(err, Catch::Contains("conv2d") && Catch::Contains("max-pool window 5") && Catch::Contains("4x4"));
 }
@@ -708,10 +752,10 @@ TEST_CASE("winograd: the transformed weights and one tile by hand", "[ops][conv]
   // a single 3×3 filter of ones over a 4×4 tile 1..16 with no padding around it: the 2×2
   // outputs are the sums of the four 3×3 windows, 54, 63, 90, 99
   Tensor<double> g = Tensor<double>::ones({1, 1, 3, 3});
-  const Tensor<double> packed = winograd::packed_transformed_weights(g);
+  const Tensor<double> packed = kernels::winograd::packed_transformed_weights(g);
   // G·1·Gᵀ = (1, 1.5, 0.5, 1)ᵀ (1, 1.5, 0.5, 1), each position its own 1×1 packed matrix
   const double side[4] = {1, 1.5, 0.5, 1};
-  const std::size_t stride = gemm::packed_lhs_size<double>(1, 1);
+  const std::size_t stride = kernels::gemm::packed_lhs_size<double>(1, 1);
   for (std::size_t xi = 0; xi < 16; ++xi) CHECK(packed[xi * stride] == side[xi / 4] * side[xi % 4]);
   // the tile's padded rows, split into even and odd columns as transform_input_row reads them
   double rows[4][6];
@@ -719,14 +763,14 @@ TEST_CASE("winograd: the transformed weights and one tile by hand", "[ops][conv]
     for (std::size_t i = 0; i < 2; ++i) rows[r][i] = double(4 * r + 2 * i + 1), rows[r][3 + i] = double(4 * r + 2 * i + 2);
   const double* even[4] = {rows[0], rows[1], rows[2], rows[3]};
   double v[16], m[16], y[4];
-  winograd::transform_input_row(even, 3, 1, v, 1);
+  kernels::winograd::transform_input_row(even, 3, 1, v, 1);
   for (std::size_t xi = 0; xi < 16; ++xi) m[xi] = v[xi] * packed[xi * stride];
-  winograd::transform_output<false>(m, 1, 1, 0.5, y);
+  kernels::winograd::transform_output<false>(m, 1, 1, 0.5, y);
   CHECK(y[0] == Approx(54.5));
   CHECK(y[1] == Approx(63.5));
   CHECK(y[2] == Approx(90.5));
   CHECK(y[3] == Approx(99.5));
-  winograd::transform_output<true>(m, 1, 1, 0.5, y);
+  kernels::winograd::transform_output<true>(m, 1, 1, 0.5, y);
   CHECK(y[0] == Approx(99.5));
 }
 
@@ -811,10 +855,10 @@ TEST_CASE("im2col and col2im are adjoint", "[ops][conv]") {
   const ConvGeometry g = conv_geometry("test", 3, 7, 6, 3, 2, 1);
   const Tensor<double> x = Tensor<double>::randn({3, 7, 6}, rng);
   Tensor<double> cols = Tensor<double>::empty({g.col_rows(), g.positions()});
-  im2col(x.data(), g, cols.data());
+  kernels::im2col(x.data(), g, cols.data());
   const Tensor<double> c = Tensor<double>::randn(cols.shape(), rng);
   Tensor<double> back = Tensor<double>::empty(x.shape());
-  col2im(c.data(), g, back.data());
+  kernels::col2im(c.data(), g, back.data());
   CHECK((cols.array() * c.array()).sum() == Approx((x.array() * back.array()).sum()));
   // and im2col by hand at one corner tap: row (c=1, ki=0, kj=0), output (0, 1) reads x[1, -1, 1] = 0 (padding)
   CHECK(cols.at(9, 1) == 0.0);

@@ -369,6 +369,178 @@ TEST_CASE("Sequential at inference folds BatchNorm into the Conv2D before it [+ 
              Catch::Contains("BatchNorm(3") && Catch::Contains("running_var (2)"));
 }
 
+namespace {
+// A Conv2D with state of its own: it cannot change the convolution (forward is final), so the
+// fusion pass, which asks what a layer is, fuses it as a Conv2D.
+template <class T>
+struct TaggedConv2D : nn::Conv2D<T> {
+  using nn::Conv2D<T>::Conv2D;
+  std::string tag = "mine";
+};
+// A wrapper by composition, 2·conv(x): it declares nothing, so the pass leaves it alone.
+template <class T>
+struct DoubledConv : nn::Module<T> {
+  std::shared_ptr<nn::Conv2D<T>> conv;
+  DoubledConv(std::size_t in, std::size_t out) { conv = this->register_module("conv", std::make_shared<nn::Conv2D<T>>(in, out, 3, 1, 1)); }
+  Var<T> forward(const Var<T>& x) override { return conv->forward(x) * 2.0; }
+  std::string repr() const override { return "DoubledConv"; }
+};
+// A wrapper that declares the epilogue it takes, by handing it to its convolution: it fuses.
+template <class T>
+struct ForwardingConv : nn::Module<T>, nn::EpilogueLayer<T> {
+  std::shared_ptr<nn::Conv2D<T>> conv;
+  ForwardingConv(std::size_t in, std::size_t out) { conv = this->register_module("conv", std::make_shared<nn::Conv2D<T>>(in, out, 3, 1, 1)); }
+  Var<T> forward(const Var<T>& x) override { return conv->forward(x); }
+  std::size_t largest_fused_pool() const override { return conv->largest_fused_pool(); }
+  Var<T> forward_fused(const Var<T>& x, Rectifier r, std::size_t pool) override { return conv->forward_fused(x, r, pool); }
+  std::string repr() const override { return "ForwardingConv"; }
+};
+// A LeakyReLU subclass: still a rectifier to the pass.
+template <class T>
+struct NamedLeakyReLU : nn::LeakyReLU<T> {
+  NamedLeakyReLU() : nn::LeakyReLU<T>(0.2) {}
+};
+
+// The layers of `net` one by one, no fusion.
+Var<float> one_by_one(nn::Sequential<float>& net, const Var<float>& x) {
+  Var<float> h = x;
+  for (std::size_t i = 0; i < net.size(); ++i) h = net[i].forward(h);
+  return h;
+}
+
+// a and b agree: the same NaNs and infinities, finite values to rounding. Some values must be
+// NaN or infinite (the inputs' reach the outputs).
+void check_agree(const Tensor<float>& a, const Tensor<float>& b) {
+  REQUIRE(a.shape() == b.shape());
+  std::size_t nan = 0, inf = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i, a[i], b[i]);
+    CHECK(std::isnan(a[i]) == std::isnan(b[i]));
+    if (std::isnan(a[i])) {
+      ++nan;
+      continue;
+    }
+    if (std::isinf(a[i]) || std::isinf(b[i])) {
+      ++inf;
+      CHECK(a[i] == b[i]);
+      continue;
+    }
+    CHECK(a[i] == Approx(b[i]).margin(1e-4));
+  }
+  CAPTURE(nan, inf);
+  CHECK(nan + inf > 0);
+}
+}  // namespace
+
+TEST_CASE("the fusion pass asks layers what they are: a subclass fuses exactly, a plain wrapper visibly does not, a declaring wrapper fuses",
+          "[nn][fuse]") {
+  Rng rng(90);
+  const Tensor<float> input = Tensor<float>::randn({2, 3, 6, 6}, rng);
+  auto compare = [&](nn::Sequential<float>& net, bool fused) {
+    CAPTURE(net.fusion());
+    CHECK((net.fusion().find("(fused)") != std::string::npos) == fused);
+    Var<float> x(input, true), x2(input, true);
+    Var<float> y = net.forward(x), y2 = one_by_one(net, x2);
+    CHECK(y.value().to_vector() == y2.value().to_vector());
+    const Tensor<float> up = Tensor<float>::randn(y.shape(), rng);
+    y.backward(up);
+    const Tensor<float> dx = x.grad();
+    y2.backward(up);
+    CHECK(dx.to_vector() == x2.grad().to_vector());
+  };
+  manual_seed(90);
+  {
+    nn::Sequential<float> net;  // a subclass of Conv2D and of LeakyReLU
+    net.add<TaggedConv2D<float>>(3, 4, 3, 1, 1);
+    net.add<NamedLeakyReLU<float>>();
+    CHECK(net.fusion() == "0-1 Conv2D(3, 4, kernel=3, stride=1, padding=1) + LeakyReLU(0.2)  (fused)\n");
+    compare(net, true);
+  }
+  {
+    nn::Sequential<float> net;  // a wrapper that declares nothing: not fused, and says so
+    net.add<DoubledConv<float>>(3, 4);
+    net.add<nn::LeakyReLU>(0.2);
+    CHECK(net.fusion() == "0 DoubledConv\n1 LeakyReLU(0.2)\n");
+    compare(net, false);
+  }
+  {
+    nn::Sequential<float> net;  // a wrapper that forwards the epilogue to its convolution
+    net.add<ForwardingConv<float>>(3, 4);
+    net.add<nn::ReLU>();
+    compare(net, true);
+  }
+  {
+    nn::Sequential<float> net;  // LeakyReLU with a negative slope is no fused rectifier
+    net.add<nn::Conv2D>(3, 4, 3, 1, 1);
+    net.add<nn::LeakyReLU>(-0.5);
+    compare(net, false);
+  }
+  // at inference the subclass folds the BatchNorm after it
+  nn::Sequential<float> net;
+  net.add<TaggedConv2D<float>>(3, 4, 3, 1, 1);
+  net.add<nn::BatchNorm>(4);
+  net.add<nn::ReLU>();
+  net.add<nn::MaxPool2D>(2);
+  net.train(false);
+  NoGradGuard no_graph;
+  CHECK(net.fusion().find("0-3 Conv2D(3, 4, kernel=3, stride=1, padding=1) + BatchNorm(4") == 0);
+  CHECK(net.fusion().find("(folded)") != std::string::npos);
+  net.train(true);
+  CHECK(net.fusion() == "0 Conv2D(3, 4, kernel=3, stride=1, padding=1)\n1-3 BatchNorm(4, eps=1e-05, momentum=0.1) + ReLU() + MaxPool2D(2, stride=2)  (fused)\n");
+}
+
+TEST_CASE("fused and unfused runs agree on NaN and ±inf inputs: Conv2D + LeakyReLU, BatchNorm + ReLU + MaxPool2D, the folded inference",
+          "[nn][fuse]") {
+  Rng rng(91);
+  Tensor<float> input = Tensor<float>::randn({2, 16, 8, 8}, rng);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  input.at(0, 1, 2, 5) = nan;
+  input.at(0, 2, 6, 1) = inf;
+  input.at(1, 0, 0, 0) = -inf;
+  input.at(1, 9, 4, 4) = inf;
+  input.at(1, 9, 4, 5) = -inf;
+  manual_seed(91);
+  for (int tail : {0, 1}) {  // ReLU, LeakyReLU(0.2)
+    CAPTURE(tail);
+    for (std::size_t in : {3, 16}) {  // im2col (3 channels) and Winograd (16 each way)
+      CAPTURE(in);
+      nn::Sequential<float> conv_net;  // Conv2D + rectifier, training
+      conv_net.add<nn::Conv2D>(in, 16, 3, 1, 1);
+      if (tail) conv_net.add<nn::LeakyReLU>(0.2); else conv_net.add<nn::ReLU>();
+      Tensor<float> first = Tensor<float>::empty({2, in, 8, 8});  // the input's first `in` channels
+      for (std::size_t n = 0; n < 2; ++n) std::copy_n(input.data() + n * 16 * 64, in * 64, first.data() + n * in * 64);
+      const Var<float> x(first);
+      check_agree(conv_net.forward(x).value(), one_by_one(conv_net, x).value());
+      // Conv2D + BatchNorm + rectifier + MaxPool2D: folded at inference
+      nn::Sequential<float> net;
+      net.add<nn::Conv2D>(in, 16, 3, 1, 1);
+      auto& norm = net.add<nn::BatchNorm>(16);
+      if (tail) net.add<nn::LeakyReLU>(0.2); else net.add<nn::ReLU>();
+      net.add<nn::MaxPool2D>(2);
+      norm.weight.value()[2] = -1.5f;  // a negative γ
+      norm.running_mean.value() = Tensor<float>::randn({16}, rng);
+      net.train(false);
+      NoGradGuard no_graph;
+      REQUIRE(net.fusion().find("(folded)") != std::string::npos);
+      check_agree(net.forward(x).value(), one_by_one(net, x).value());
+    }
+    // BatchNorm + rectifier + MaxPool2D on the raw input, in training and eval mode
+    for (bool training : {true, false}) {
+      CAPTURE(training);
+      nn::Sequential<float> net;
+      net.add<nn::BatchNorm>(16);
+      if (tail) net.add<nn::LeakyReLU>(0.2); else net.add<nn::ReLU>();
+      net.add<nn::MaxPool2D>(2);
+      net.train(training);
+      REQUIRE(net.fusion().find("(fused)") != std::string::npos);
+      const Var<float> x(input);
+      const Tensor<float> fused = net.forward(x).value();
+      for (auto& [name, buffer] : net.named_buffers()) buffer = name.find("mean") != std::string::npos ? Tensor<float>::zeros({16}) : Tensor<float>::ones({16});
+      check_agree(fused, one_by_one(net, x).value());
+    }
+  }
+}
+
 TEST_CASE("batch_norm fused with a rectifier and a max-pool: gradients in training and eval mode", "[nn][batchnorm][gradcheck]") {
   Rng rng(78);
   Tensor<double> distinct = Tensor<double>::empty({2, 3, 5, 7});  // no ties inside a window

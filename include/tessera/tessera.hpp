@@ -1,6 +1,8 @@
 // tessera/tessera.hpp — the umbrella header: everything, nothing else.
 // Layers of the library, each depending only on those above it:
-//   core (tensor, shape, rng, allocator, parallel) → autograd (Var) → ops → nn → optim
+//   core (tensor, shape, rng, allocator, parallel) → autograd (Var) → ops (the differentiable
+//   ops) → kernels (their raw numerics, called by ops; arch/ holds every intrinsic) → nn
+//   (modules, the fusion pass) → optim
 // Beside nn: io (images, npy/npz, checkpoints) and data (datasets, transforms, loader),
 // which use core, and nn/optim only through their public parameter walks.
 // metrics (accuracy, ROC AUC, Fréchet distance) and train (command line, progress, metrics
@@ -36,6 +38,7 @@
 #include "nn/dropout.hpp"
 #include "nn/embedding.hpp"
 #include "nn/freeze.hpp"
+#include "nn/fuse.hpp"
 #include "nn/init.hpp"
 #include "nn/losses.hpp"
 #include "nn/module.hpp"

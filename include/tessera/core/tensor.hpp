@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include <Eigen/Core>
+#include "eigen.hpp"
 
 #include "allocator.hpp"
 #include "error.hpp"

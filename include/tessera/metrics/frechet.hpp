@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <type_traits>
 
-#include <Eigen/Core>
+#include "../core/eigen.hpp"
 #include <Eigen/Eigenvalues>
 
 #include "../core/error.hpp"

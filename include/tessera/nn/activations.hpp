@@ -1,10 +1,14 @@
-// tessera/nn/activations.hpp — activation layers: ReLU, LeakyReLU(alpha), Tanh, Sigmoid.
+// tessera/nn/activations.hpp — activation layers: ReLU, LeakyReLU(alpha), Tanh, Sigmoid. ReLU and
+// LeakyReLU are rectifiers to Sequential's fusion pass (fuse.hpp): the layer before may apply
+// them in its own op; their forward is final, so that a subclass computes what the fused op does.
 #pragma once
 
+#include <optional>
 #include <sstream>
 #include <string>
 
 #include "../ops/elementwise.hpp"
+#include "fuse.hpp"
 #include "module.hpp"
 
 namespace tessera::nn {
@@ -24,8 +28,11 @@ class Pointwise : public Module<T> {
 };
 
 template <class T>
-struct ReLU : Pointwise<T> {
-  ReLU() : Pointwise<T>("ReLU", relu<T>) {}
+class ReLU : public Module<T>, public RectifierLayer {
+ public:
+  Var<T> forward(const Var<T>& x) final { return relu(x); }
+  std::optional<double> rectifier_slope() const final { return 0.0; }
+  std::string repr() const override { return "ReLU()"; }
 };
 template <class T>
 struct Tanh : Pointwise<T> {
@@ -37,11 +44,15 @@ struct Sigmoid : Pointwise<T> {
 };
 
 template <class T>
-class LeakyReLU : public Module<T> {
+class LeakyReLU : public Module<T>, public RectifierLayer {
  public:
   explicit LeakyReLU(double alpha = 0.01) : alpha_(alpha) {}
   double alpha() const { return alpha_; }
-  Var<T> forward(const Var<T>& x) override { return leaky_relu(x, T(alpha_)); }
+  Var<T> forward(const Var<T>& x) final { return leaky_relu(x, T(alpha_)); }
+  /// α, where a fused op can stand for it (α ≥ 0: the gradient then follows the output's sign).
+  std::optional<double> rectifier_slope() const final {
+    return alpha_ >= 0 ? std::optional<double>(alpha_) : std::nullopt;
+  }
   std::string repr() const override {
     std::ostringstream os;
     os << "LeakyReLU(" << alpha_ << ')';

@@ -1,20 +1,24 @@
 // tessera/nn/batchnorm.hpp — BatchNorm(features, eps, momentum) on (N, F) or (N, C, H, W):
 // PyTorch's BatchNorm1d/2d with weight (γ = 1), bias (β = 0), running_mean (0), running_var (1).
+// To Sequential's fusion pass (fuse.hpp) it takes a rectifier and a max-pool into its op, and in
+// eval mode it is an affine map that a convolution before it folds in. Its forward is final.
 #pragma once
 
 #include <cmath>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../ops/batchnorm.hpp"
+#include "fuse.hpp"
 #include "module.hpp"
 
 namespace tessera::nn {
 
 template <class T>
-class BatchNorm : public Module<T> {
+class BatchNorm : public Module<T>, public EpilogueLayer<T>, public AffineLayer<T> {
  public:
   Var<T> weight, bias, running_mean, running_var;
 
@@ -26,18 +30,23 @@ class BatchNorm : public Module<T> {
     running_var = this->register_buffer("running_var", Tensor<T>::ones({features}));
   }
 
-  Var<T> forward(const Var<T>& x) override {
+  Var<T> forward(const Var<T>& x) final { return forward_fused(x, Rectifier{}, 0); }
+
+  /// forward(x) followed by the rectifier, and then by a max_pool × max_pool max-pool of stride
+  /// max_pool if max_pool > 0, in one op (Sequential fuses BatchNorm + ReLU or LeakyReLU
+  /// [+ MaxPool2D(k)] this way): passes over memory fewer each way, tensors fewer kept.
+  std::size_t largest_fused_pool() const final { return 16; }
+  Var<T> forward_fused(const Var<T>& x, Rectifier rectifier, std::size_t max_pool) final {
     return batch_norm(x, weight, bias, running_mean.value(), running_var.value(), this->is_training(), T(momentum_),
-                      T(eps_));
+                      T(eps_), rectifier, max_pool);
   }
 
-  /// forward(x) followed by max(·, slope··), and then by a max_pool × max_pool max-pool of
-  /// stride max_pool if max_pool > 0, in one op (Sequential fuses BatchNorm + ReLU or
-  /// LeakyReLU [+ MaxPool2D(k)] this way): passes over memory fewer each way, tensors fewer kept.
-  Var<T> forward_rectified(const Var<T>& x, double slope, std::size_t max_pool = 0) {
-    return batch_norm(x, weight, bias, running_mean.value(), running_var.value(), this->is_training(), T(momentum_),
-                      T(eps_), Rectifier{true, slope}, max_pool);
+  /// In eval mode, the affine map it is (inference_affine), over the channels its weight has.
+  std::optional<std::size_t> affine_channels() const final {
+    if (this->is_training() || weight.shape().size() != 1) return std::nullopt;
+    return weight.shape()[0];
   }
+  std::pair<Tensor<T>, Tensor<T>> affine_map() const final { return inference_affine(); }
 
   /// Eval mode's map as the affine z = scale·x + shift it is, per channel: scale = γ/√(σ² + ε),
   /// shift = β − μ·scale with the running statistics (what inference folds into the

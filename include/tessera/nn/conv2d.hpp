@@ -1,5 +1,8 @@
 // tessera/nn/conv2d.hpp — Conv2D(in, out, kernel, stride, padding, bias): PyTorch's nn.Conv2d
-// with a square kernel (weight (out, in, k, k), bias (out)), plus Keras' padding "same".
+// with a square kernel (weight (out, in, k, k), bias (out)), plus Keras' padding "same". To
+// Sequential's fusion pass (fuse.hpp) it is a layer that takes a rectifier into its op and, at
+// inference, folds the BatchNorm after it into its weights. Its forward is final: every path
+// (plain, fused, folded) is this class's, so a subclass fuses exactly as it computes.
 #pragma once
 
 #include <algorithm>
@@ -7,6 +10,7 @@
 #include <string>
 
 #include "../ops/conv.hpp"
+#include "fuse.hpp"
 #include "init.hpp"
 #include "module.hpp"
 #include "padding.hpp"
@@ -14,7 +18,7 @@
 namespace tessera::nn {
 
 template <class T>
-class Conv2D : public Module<T> {
+class Conv2D : public Module<T>, public EpilogueLayer<T>, public FoldingLayer<T> {
  public:
   Var<T> weight, bias;
 
@@ -27,11 +31,17 @@ class Conv2D : public Module<T> {
     init::default_layer_init_(weight, &bias);
   }
 
-  Var<T> forward(const Var<T>& x) override { return convolve(x, Rectifier{}); }
+  Var<T> forward(const Var<T>& x) final { return forward_fused(x, Rectifier{}, 0); }
 
   /// forward(x) followed by max(·, slope··) in one op (Sequential fuses Conv2D + ReLU or
-  /// LeakyReLU this way): the output is rectified while each image is in cache.
-  Var<T> forward_rectified(const Var<T>& x, double slope) { return convolve(x, Rectifier{true, slope}); }
+  /// LeakyReLU this way): the output is rectified while each image is in cache. No pool: the
+  /// op's backward has none.
+  std::size_t largest_fused_pool() const final { return 0; }
+  Var<T> forward_fused(const Var<T>& x, Rectifier rectifier, std::size_t pool) final {
+    TESSERA_CHECK(pool == 0, repr() << ": no max-pool in the convolution's op (only when folded)");
+    check_same_padding(x);
+    return conv2d(x, weight, bias, stride_, padding_, rectifier);
+  }
 
   /// Inference (no graph) of this convolution followed by the per-channel affine map
   /// z = scale·y + shift (an eval-mode BatchNorm's), a rectifier and a k×k max-pool of stride
@@ -39,8 +49,9 @@ class Conv2D : public Module<T> {
   /// and b' = scale·b + shift, and each image's output is rectified and pooled in cache
   /// (Sequential runs Conv2D + BatchNorm [+ ReLU / LeakyReLU [+ MaxPool2D(k)]] so in eval mode
   /// without a graph).
+  std::size_t output_channels() const final { return out_; }
   Var<T> forward_folded(const Var<T>& x, const Tensor<T>& scale, const Tensor<T>& shift, Rectifier rectifier = {},
-                        std::size_t max_pool = 0) {
+                        std::size_t max_pool = 0) final {
     TESSERA_CHECK(!grad_enabled(), repr() << ": forward_folded makes no graph; run it under NoGradGuard");
     TESSERA_CHECK(scale.shape() == Shape{out_} && shift.shape() == Shape{out_},
                   repr() << ": folded scale " << scale.shape() << " and shift " << shift.shape() << " for " << out_ << " channels");
@@ -55,7 +66,7 @@ class Conv2D : public Module<T> {
       for (std::size_t i = 0; i < taps; ++i) folded_w.data()[o * taps + i] = scale[o] * weight.value().data()[o * taps + i];
       folded_b[o] = scale[o] * (bias.defined() ? bias.value()[o] : T(0)) + shift[o];
     }
-    return Var<T>(conv2d_forward(x.value(), folded_w, g, folded_b.data(), rectifier, max_pool));
+    return Var<T>(kernels::conv2d_forward(x.value(), folded_w, g, kernels::Epilogue<T>{folded_b.data(), rectifier, max_pool}));
   }
 
   std::string repr() const override {
@@ -66,10 +77,6 @@ class Conv2D : public Module<T> {
   }
 
  private:
-  Var<T> convolve(const Var<T>& x, Rectifier rectifier) {
-    check_same_padding(x);
-    return conv2d(x, weight, bias, stride_, padding_, rectifier);
-  }
   // 'same' means output = input / stride, which symmetric padding only gives for divisible sizes
   void check_same_padding(const Var<T>& x) const {
     if (same_ && x.shape().size() == 4)

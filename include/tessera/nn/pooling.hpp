@@ -6,6 +6,7 @@
 
 #include "../ops/pool.hpp"
 #include "../ops/reduce.hpp"
+#include "fuse.hpp"
 #include "module.hpp"
 
 namespace tessera::nn {
@@ -17,7 +18,7 @@ class WindowPool2D : public Module<T> {
   using Op = Var<T> (*)(const Var<T>&, std::size_t, std::size_t);
   WindowPool2D(const char* name, Op op, std::size_t kernel, std::size_t stride)
       : name_(name), op_(op), kernel_(kernel), stride_(stride ? stride : kernel) {}
-  Var<T> forward(const Var<T>& x) override { return op_(x, kernel_, stride_); }
+  Var<T> forward(const Var<T>& x) final { return op_(x, kernel_, stride_); }
   std::size_t kernel() const { return kernel_; }
   std::size_t stride() const { return stride_; }
   std::string repr() const override {
@@ -30,9 +31,12 @@ class WindowPool2D : public Module<T> {
   std::size_t kernel_, stride_;
 };
 
+/// To Sequential's fusion pass (fuse.hpp) a max-pool whose windows, where they tile the plane,
+/// the layer before may take into its op.
 template <class T>
-struct MaxPool2D : WindowPool2D<T> {
+struct MaxPool2D : WindowPool2D<T>, MaxPoolLayer {
   explicit MaxPool2D(std::size_t kernel, std::size_t stride = 0) : WindowPool2D<T>("MaxPool2D", max_pool2d<T>, kernel, stride) {}
+  std::size_t tiling_window() const final { return this->stride() == this->kernel() ? this->kernel() : 0; }
 };
 template <class T>
 struct AvgPool2D : WindowPool2D<T> {

@@ -7,8 +7,9 @@
 #include <type_traits>
 
 #include "../autograd/var.hpp"
+#include "../kernels/epilogue.hpp"
+#include "../kernels/vector_math.hpp"
 #include "broadcast.hpp"
-#include "vector_math.hpp"
 
 namespace tessera {
 
@@ -124,7 +125,7 @@ Var<T> abs(const Var<T>& x) {  // derivative sign(x), 0 at 0 (PyTorch's choice)
 }
 template <class T>
 Var<T> tanh(const Var<T>& x) {
-  return unary_op("tanh", x, [](T v) { return detail::tanh_value(v); }, [](T, T y) { return T(1) - y * y; });
+  return unary_op("tanh", x, [](T v) { return kernels::tanh_value(v); }, [](T, T y) { return T(1) - y * y; });
 }
 
 /// 1 / (1 + e^-x), computed without overflow for large |x|.
@@ -139,14 +140,18 @@ template <class T>
 Var<T> sigmoid(const Var<T>& x) {
   return unary_op("sigmoid", x, [](T v) { return stable_sigmoid(v); }, [](T, T y) { return y * (T(1) - y); });
 }
+/// max(x, 0) (a NaN stays NaN, as PyTorch's); derivative 0 at 0, as PyTorch. The rectifier of
+/// kernels/epilogue.hpp, which the fused ops apply too.
 template <class T>
-Var<T> relu(const Var<T>& x) {  // derivative 0 at 0, as PyTorch
-  return unary_op("relu", x, [](T v) { return v > T(0) ? v : T(0); }, [](T v, T) { return v > T(0) ? T(1) : T(0); });
+Var<T> relu(const Var<T>& x) {
+  return unary_op("relu", x, [](T v) { return kernels::rectify(v, T(0)); },
+                  [](T v, T) { return kernels::rectified_gradient(T(1), v, T(0)); });
 }
+/// x where x > 0, else alpha·x (any alpha; the fused ops take alpha ≥ 0).
 template <class T>
 Var<T> leaky_relu(const Var<T>& x, detail::Scalar<T> alpha = T(0.01)) {
-  return unary_op("leaky_relu", x, [alpha](T v) { return detail::blend(v > T(0), v, alpha * v); },  // vectorises
-                  [alpha](T v, T) { return v > T(0) ? T(1) : alpha; });
+  return unary_op("leaky_relu", x, [alpha](T v) { return kernels::rectify(v, alpha); },
+                  [alpha](T v, T) { return kernels::rectified_gradient(T(1), v, alpha); });
 }
 /// log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow; derivative sigmoid(x).
 template <class T>

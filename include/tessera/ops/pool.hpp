@@ -8,7 +8,8 @@
 
 #include "../autograd/var.hpp"
 #include "../core/parallel.hpp"
-#include "conv.hpp"
+#include "../kernels/conv/geometry.hpp"
+#include "../kernels/epilogue.hpp"
 
 namespace tessera {
 namespace detail {
@@ -33,23 +34,16 @@ Var<T> max_pool2d(const Var<T>& x, std::size_t kernel, std::size_t stride) {
   std::vector<std::uint16_t> winner(y.size());  // ki·k + kj of each output's maximum
   const T* px = x.value().data();
   T* py = y.data();
-  parallel_for(0, planes, 1, [&](std::size_t p) {
-    for (std::size_t oh = 0; oh < g.out_height; ++oh) {
-      const T* window_row = px + p * plane + oh * stride * g.width;
-      T* out = py + p * L + oh * g.out_width;
-      std::uint16_t* tap_of = winner.data() + p * L + oh * g.out_width;
-      // tap by tap across the row, so the compare-and-select vectorises; ">" keeps the first maximum
-      for (std::size_t ow = 0; ow < g.out_width; ++ow) out[ow] = window_row[ow * stride], tap_of[ow] = 0;
-      for (std::size_t tap = 1; tap < kernel * kernel; ++tap) {
-        const T* in = window_row + (tap / kernel) * g.width + tap % kernel;
-        for (std::size_t ow = 0; ow < g.out_width; ++ow) {
-          const T v = in[ow * stride];
-          const bool larger = v > out[ow];
-          out[ow] = larger ? v : out[ow];
-          tap_of[ow] = larger ? std::uint16_t(tap) : tap_of[ow];
-        }
+  parallel_for_ranges(0, planes, 1, [&](std::size_t first, std::size_t last) {
+    std::vector<T> taps(kernel * kernel * g.out_width);
+    auto value = [](T v) { return v; };
+    for (std::size_t p = first; p < last; ++p)
+      for (std::size_t oh = 0; oh < g.out_height; ++oh) {
+        const std::size_t o = p * L + oh * g.out_width;
+        kernels::window_taps(px + p * plane, g.width, oh, kernel, stride, g.out_width, taps.data());
+        kernels::window_maxima<0, false, true>(taps.data(), kernel * kernel, g.out_width, value, py + o,
+                                               static_cast<T*>(nullptr), winner.data() + o);
       }
-    }
   });
   return make_op_result("max_pool2d", std::move(y), {&x},
                         [x, g, winner = std::move(winner), planes, L, plane](const Tensor<T>& gy, const Tensor<T>&) {

@@ -9,7 +9,7 @@
 #include <cmath>
 
 #include "../core/parallel.hpp"
-#include "../ops/vector_math.hpp"
+#include "../kernels/vector_math.hpp"
 #include "optimizer.hpp"
 
 namespace tessera::optim {
@@ -50,7 +50,7 @@ class Adam : public Optimizer<T> {
     T* v = exp_avg_sq_[i].data();
     const T* gr = grad.data();
     // Elements are independent: threads split them, and each loop vectorises. The square roots
-    // go through detail::sqrt_in_place a block at a time (std::sqrt in the loop kept it scalar:
+    // go through kernels::sqrt_in_place a block at a time (std::sqrt in the loop kept it scalar:
     // 7.5 ms of vae32's 101 ms step at one thread).
     parallel_for_ranges(0, param.size(), std::size_t(1) << 14, [&](std::size_t first, std::size_t last) {
       const Coefficients c = coefficients;  // a local copy: the stores below cannot alias it
@@ -66,7 +66,7 @@ class Adam : public Optimizer<T> {
           v[k] = c.beta2 * v[k] + (T(1) - c.beta2) * g * g;
           root[k - k0] = v[k];
         }
-        detail::sqrt_in_place(root, n);
+        kernels::sqrt_in_place(root, n);
 #pragma omp simd
         for (std::size_t k = k0; k < k0 + n; ++k) p[k] -= c.step_size * m[k] / (root[k - k0] / c.sqrt_bias2 + c.eps);
       }

@@ -1,10 +1,10 @@
-// tessera/ops/conv_geometry.hpp — the sizes of a convolution: its image side, its kernel,
-// stride and padding, its column side, and its image's stride phases (split_phases).
+// tessera/kernels/conv/geometry.hpp — the sizes of a convolution: its image side, its kernel,
+// stride and padding, its column side, and its image's stride phases (phases.hpp).
 #pragma once
 
 #include <cstddef>
 
-#include "../core/error.hpp"
+#include "../../core/error.hpp"
 
 namespace tessera {
 

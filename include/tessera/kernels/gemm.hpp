@@ -1,4 +1,4 @@
-// tessera/ops/gemm.hpp — the packed matrix product the convolutions run on.
+// tessera/kernels/gemm.hpp — the packed matrix product the convolutions run on.
 //
 //   C (m × n, row-major, rows ldc apart) = A (m × k) · B (k × n)   [+ C when accumulating]
 //
@@ -19,32 +19,23 @@
 // every call. Measured on the convolutions' shapes (one AVX-512 core): 185-205 GFLOP/s here
 // against Eigen's 110-165.
 //
-// The kernel is plain C++ on GCC/Clang vector extensions (one vector = the widest the
-// compiler targets), so the same code serves float and double on any x86-64 or ARM build.
+// The kernel is plain C++ on GCC/Clang vector extensions (arch/vector.hpp: one vector = the
+// widest the compiler targets), so the same code serves float and double on any x86-64 or ARM
+// build; only the packing's transposes and copies have versions with intrinsics (arch/).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-#include <type_traits>
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include "../core/parallel.hpp"
+#include "arch/arch.hpp"
 
-namespace tessera::gemm {
+namespace tessera::kernels::gemm {
 
-#if defined(__AVX512F__)
-inline constexpr std::size_t kVectorBytes = 64, kVectorRegisters = 32;
-#elif defined(__AVX__)
-inline constexpr std::size_t kVectorBytes = 32, kVectorRegisters = 16;
-#elif defined(__aarch64__)
-inline constexpr std::size_t kVectorBytes = 16, kVectorRegisters = 32;
-#else
-inline constexpr std::size_t kVectorBytes = 16, kVectorRegisters = 16;
-#endif
+using arch::copy_run;
+using arch::kVectorBytes;
+using arch::kVectorRegisters;
 
 /// The register tile of C for scalar type T, and the depth of one pass over it.
 template <class T>
@@ -74,108 +65,6 @@ std::size_t packed_rhs_size(std::size_t k, std::size_t n) {
   return k * round_up(n, Tile<T>::cols);
 }
 
-namespace detail {
-template <class T>
-struct VectorOf {  // (an attribute on an alias template's dependent type would be dropped)
-  typedef T type __attribute__((vector_size(kVectorBytes)));
-};
-template <class T>
-using Vector = typename VectorOf<T>::type;
-
-template <class T>
-Vector<T> load(const T* p) {
-  Vector<T> v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class T>
-void store(T* p, const Vector<T>& v) {
-  std::memcpy(p, &v, sizeof v);
-}
-
-#if defined(__AVX512F__)
-// GCC 12's intrinsics start from _mm512_undefined_ps(), which -Wall reports as uninitialised.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-/// A 16 × 16 block transposed in registers (three shuffle stages): rows[i][j] → out[j·out_ld + i],
-/// writing the lanes i set in `keep` of each of the 16 output rows.
-inline void transpose_16x16(const float* const* rows, float* out, std::size_t out_ld, __mmask16 keep) {
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(rows[i]);
-  for (int i = 0; i < 8; ++i) {  // interleave pairs of rows by element
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {  // then by pairs of elements
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-  for (int i = 0; i < 2; ++i)  // then by 128-bit quarters
-    for (int j = 0; j < 4; ++j) {
-      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
-      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
-    }
-  for (int j = 0; j < 8; ++j) {
-    _mm512_mask_storeu_ps(out + j * out_ld, keep, _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88));
-    _mm512_mask_storeu_ps(out + (8 + j) * out_ld, keep, _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd));
-  }
-}
-#pragma GCC diagnostic pop
-#endif
-
-/// out[kk·out_ld + i] = rows[i][kk] for i < count ≤ lanes, kk < k: `count` rows, each k values
-/// long, written column by column (a transpose). Floats with AVX-512 go 16 × 16 at a time.
-template <class T>
-void transpose_rows(const T* const* rows, std::size_t count, std::size_t k, T* out, std::size_t out_ld) {
-  std::size_t kk = 0;
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) {
-    static const float zeros[16] = {};
-    const float* block[16];
-    for (std::size_t i = 0; i < 16; ++i) block[i] = i < count ? rows[i] : zeros;
-    const __mmask16 keep = __mmask16((1u << count) - 1);
-    for (; kk + 16 <= k; kk += 16) {
-      transpose_16x16(block, out + kk * out_ld, out_ld, keep);
-      for (std::size_t i = 0; i < count; ++i) block[i] += 16;
-    }
-  }
-#endif
-  for (; kk < k; ++kk)
-    for (std::size_t i = 0; i < count; ++i) out[kk * out_ld + i] = rows[i][kk];
-}
-}  // namespace detail
-
-/// to[0, n) = from[0, n), for the short runs of im2col and packing (a library call would cost
-/// more than the copy): whole vectors, then the rest (with AVX-512VL a half vector and one
-/// masked half vector, which never straddle a cache line where the runs are 32-byte aligned).
-template <class T>
-inline __attribute__((always_inline)) void copy_run(const T* from, std::size_t n, T* to) {
-  constexpr std::size_t lanes = Tile<T>::lanes;
-  std::size_t i = 0;
-  for (; i + lanes <= n; i += lanes) detail::store(to + i, detail::load(from + i));
-#if defined(__AVX512F__) && defined(__AVX512VL__)  // (256-bit masked moves)
-  if constexpr (std::is_same_v<T, float>) {
-    if (i + 8 <= n) {
-      _mm256_storeu_ps(to + i, _mm256_loadu_ps(from + i));
-      i += 8;
-    }
-    if (i < n) {
-      const __mmask8 rest = __mmask8((1u << (n - i)) - 1);
-      _mm256_mask_storeu_ps(to + i, rest, _mm256_maskz_loadu_ps(rest, from + i));
-    }
-    return;
-  }
-#endif
-  for (; i < n; ++i) to[i] = from[i];
-}
-
 /// Packs A (m × k) with A(i, kk) = a[i·row_stride + kk·col_stride]: a row-major matrix has
 /// (ld, 1), its transpose (1, ld).
 template <class T>
@@ -186,7 +75,7 @@ void pack_lhs(const T* a, std::size_t m, std::size_t k, std::size_t row_stride, 
     if (col_stride == 1) {  // rows run along k: the panel is their transpose
       const T* rows[Tile<T>::rows];
       for (std::size_t i = 0; i < valid; ++i) rows[i] = a + (i0 + i) * row_stride;
-      detail::transpose_rows(rows, valid, k, out, h);
+      arch::transpose_rows(rows, valid, k, out, h);
       for (std::size_t kk = 0; kk < k; ++kk) std::fill(out + kk * h + valid, out + (kk + 1) * h, T(0));
       continue;
     }
@@ -226,7 +115,7 @@ void pack_rhs_columns(const T* columns, std::size_t ld, std::size_t j0, std::siz
   constexpr std::size_t cols = Tile<T>::cols, lanes = Tile<T>::lanes;
   const T* rows[lanes];
   for (std::size_t i = 0; i < count; ++i) rows[i] = columns + i * ld;
-  detail::transpose_rows(rows, count, k, packed + (j0 - j0 % cols) * k + j0 % cols, cols);
+  arch::transpose_rows(rows, count, k, packed + (j0 - j0 % cols) * k + j0 % cols, cols);
 }
 
 namespace detail {
@@ -236,9 +125,10 @@ template <class T, std::size_t Rows>
 void multiply_tile(std::size_t depth, const T* a, const T* b, T* c, std::size_t ldc, std::size_t rows_valid,
                    std::size_t cols_valid, bool accumulate) {
   constexpr std::size_t lanes = Tile<T>::lanes;
-  Vector<T> left[Rows] = {}, right[Rows] = {};  // the two vectors of each row of the tile
+  using V = arch::Vector<T>;
+  V left[Rows] = {}, right[Rows] = {};  // the two vectors of each row of the tile
   for (std::size_t kk = 0; kk < depth; ++kk, a += Rows, b += 2 * lanes) {
-    const Vector<T> b0 = load(b), b1 = load(b + lanes);
+    const V b0 = arch::load<V>(b), b1 = arch::load<V>(b + lanes);
 #pragma GCC unroll 12
     for (std::size_t i = 0; i < Rows; ++i) {
       left[i] += a[i] * b0;  // contracted to fused multiply-adds
@@ -250,11 +140,11 @@ void multiply_tile(std::size_t depth, const T* a, const T* b, T* c, std::size_t 
     for (std::size_t i = 0; i < Rows; ++i) {
       T* row = c + i * ldc;
       if (accumulate) {
-        left[i] += load(row);
-        right[i] += load(row + lanes);
+        left[i] += arch::load<V>(row);
+        right[i] += arch::load<V>(row + lanes);
       }
-      store(row, left[i]);
-      store(row + lanes, right[i]);
+      arch::store(row, left[i]);
+      arch::store(row + lanes, right[i]);
     }
     return;
   }
@@ -263,8 +153,8 @@ void multiply_tile(std::size_t depth, const T* a, const T* b, T* c, std::size_t 
   T sums[Rows][2 * lanes];
 #pragma GCC unroll 12
   for (std::size_t i = 0; i < Rows; ++i) {
-    store(sums[i], left[i]);
-    store(sums[i] + lanes, right[i]);
+    arch::store(sums[i], left[i]);
+    arch::store(sums[i] + lanes, right[i]);
   }
   for (std::size_t i = 0; i < rows_valid; ++i) {
     T* row = c + i * ldc;
@@ -309,4 +199,4 @@ void multiply_packed(std::size_t m, std::size_t n, std::size_t k, const T* packe
   });
 }
 
-}  // namespace tessera::gemm
+}  // namespace tessera::kernels::gemm
