@@ -2,7 +2,7 @@
 // modules' parameters and buffers, optimizers' state, random generators, step, epoch and user
 // metadata. Written atomically; read all-or-nothing (a bad file changes nothing).
 //
-// Format (little-endian; also in README.md, "File formats"):
+// Format (little-endian; also in docs/file-formats.md):
 //   magic "TSRACKPT" | u32 version (1) | u32 flags (0) | u64 payload size | u32 CRC-32 of payload
 //   payload: u8 scalar bytes (4 float, 8 double) | u64 step | u64 epoch
 //            u32 metadata count, then (string key, string value)...
