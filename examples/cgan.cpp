@@ -35,6 +35,7 @@ int train(int argc, char** argv) {
   cli.add("--classifier", classifier,
           "texture_classifier checkpoint (same data and --image-size): report how many samples it gives their class",
           "CHECKPOINT");
+  cli.may_change_on_resume({"--label-smoothing", "--lr-d", "--clip-grad-norm", "--diff-augment", "--classifier"});
   cli.parse(argc, argv);
   if (opt.help) return 0;
   ts::manual_seed(opt.seed);
@@ -92,7 +93,7 @@ int train(int argc, char** argv) {
         row.emplace_back("class_accuracy", ts::metrics::accuracy(predicted, asked));
         std::cout << "samples classified as the class asked for: " << row.back().second << '\n';
       });
-  if (status != 0) return status;  // interrupted: checkpoint saved
+  if (status != 0 || !loop.trained()) return status;  // interrupted (checkpoint saved), or nothing to train
   std::cout << "samples (one row per class): " << opt.out << "/samples.png (per epoch: samples_epoch_NNN.png), losses: "
             << opt.out << "/metrics.csv and loss.png, checkpoint: " << opt.out << "/checkpoint.tsr\n";
   return 0;

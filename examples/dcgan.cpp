@@ -61,6 +61,7 @@ int train(int argc, char** argv) {
           "texture_classifier checkpoint (same data and --image-size): report the Fréchet distance of its features "
           "between samples and real images",
           "CHECKPOINT");
+  cli.may_change_on_resume({"--label-smoothing", "--lr-d", "--clip-grad-norm", "--diff-augment", "--classifier"});
   cli.parse(argc, argv);
   if (opt.help) return 0;
   ts::manual_seed(opt.seed);
@@ -106,7 +107,7 @@ int train(int argc, char** argv) {
         row.emplace_back("classifier_fid", fid.of(trainer, opt.seed + 3));
         std::cout << "classifier Fréchet distance " << row.back().second << '\n';
       });
-  if (status != 0) return status;  // interrupted: checkpoint saved
+  if (status != 0 || !loop.trained()) return status;  // interrupted (checkpoint saved), or nothing to train
   std::cout << "samples: " << opt.out << "/samples.png (per epoch: samples_epoch_NNN.png), losses: " << opt.out
             << "/metrics.csv and loss.png, checkpoint: " << opt.out << "/checkpoint.tsr\n";
   return 0;

@@ -53,6 +53,7 @@ int train(int argc, char** argv) {
   cli.add("--bottleneck", bottleneck, "channels of the code at 1/8 resolution", ts::train::Require::positive);
   cli.add("--smoothing", smoothing, "anomaly maps average errors over (2·N + 1)² windows");
   cli.add("--test-images", test_images, "images held out for the AUROC", ts::train::Require::positive);
+  cli.may_change_on_resume({"--smoothing"});
   cli.parse(argc, argv);
   if (opt.help) return 0;
   ts::manual_seed(opt.seed);
@@ -102,7 +103,7 @@ int train(int argc, char** argv) {
         const ts::Var<float> colored(heat(model.anomaly_map(defective.value(), smoothing)));
         ts::io::save_image_grid(ts::concat<float>({clean, defective, colored}, 0).value(), opt.out + "/anomaly_maps.png", n);
       });
-  if (status != 0) return status;  // interrupted: checkpoint saved
+  if (status != 0 || !loop.trained()) return status;  // interrupted (checkpoint saved), or nothing to train
 
   // retrieval: the nearest other held-out image by descriptor, of the same class?
   const ts::Tensor<float> descriptors = model.descriptor(test.clean);

@@ -72,7 +72,7 @@ int train(int argc, char** argv) {
         std::cout << "  held-out accuracy " << test.accuracy << '\n';
         row.emplace_back("test_accuracy", test.accuracy);
       });
-  if (status != 0) return status;  // interrupted: checkpoint saved
+  if (status != 0 || !loop.trained()) return status;  // interrupted (checkpoint saved), or nothing to train
   if (test.labels.empty()) test = ts::models::evaluate_classifier(model, test_loader);  // nothing left to train
 
   test.confusion.write_csv(opt.out + "/confusion.csv", data->classes());

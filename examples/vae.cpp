@@ -46,6 +46,7 @@ int train(int argc, char** argv) {
   cli.add("--beta", beta, "weight of the KL term (beta-VAE)", ts::train::Require::non_negative);
   cli.add("--mse", mse, "Gaussian reconstruction loss (squared error) instead of binary cross-entropy");
   cli.add("--val-fraction", val_fraction, "share of the images held out", ts::train::Require::positive);
+  cli.may_change_on_resume({"--beta", "--mse"});
   cli.parse(argc, argv);
   if (opt.help) return 0;
   ts::manual_seed(opt.seed);
@@ -98,7 +99,7 @@ int train(int argc, char** argv) {
         ts::Rng prior(opt.seed + 3);  // the same z every epoch
         ts::io::save_image_grid(vae.sample(64, prior), opt.out + "/samples.png", 8);
       });
-  if (status != 0) return status;  // interrupted: checkpoint saved
+  if (status != 0 || !loop.trained()) return status;  // interrupted (checkpoint saved), or nothing to train
   if (held_out_loss.empty()) held_out_loss = evaluate(vae, val_loader, opt.seed + 2);
 
   // a walk through latent space between the posterior means of two held-out images

@@ -272,3 +272,66 @@ TEST_CASE("results do not depend on scheduling; thread count changes only roundi
     worst = std::max(worst, std::abs(double(one[i]) - two[i]) / std::max(1.0, std::abs(double(one[i]))));
   CHECK(worst < 1e-4);
 }
+
+// ---- the memory budget ---------------------------------------------------------------------------
+
+namespace {
+/// The budget set for a scope, the previous one back after.
+struct BudgetScope {
+  std::size_t saved = memory_budget().limit();
+  std::string saved_source = memory_budget().source();
+  explicit BudgetScope(std::size_t bytes) { memory_budget().set_limit(bytes, "set by the test"); }
+  ~BudgetScope() { memory_budget().set_limit(saved, saved_source); }
+};
+}  // namespace
+
+TEST_CASE("memory budget: a tensor past it is an Error naming the request, what is in use and the budget", "[core][memory]") {
+  const std::size_t mb = std::size_t(1) << 20;
+  BudgetScope budget(64 * mb);
+  const std::size_t in_use = memory_budget().in_use();
+  const std::string message = [&] {
+    try {
+      Tensor<float> big = Tensor<float>::empty({25, 1024, 1024});  // 100 MB
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  }();
+  CHECK_THAT(message, Catch::Contains("out of memory budget: a tensor of shape (25, 1024, 1024) (float) needs 100 MB"));
+  CHECK_THAT(message, Catch::Contains("budget of 64.0 MB (set by the test)"));
+  CHECK_THAT(message, Catch::Contains("TESSERA_MEMORY_LIMIT"));
+  CHECK(memory_budget().in_use() == in_use);  // the refused request is not counted
+  {
+    const Tensor<float> held = Tensor<float>::empty({10, 1024, 1024});  // 40 MB: counted while alive
+    CHECK(memory_budget().in_use() == in_use + 40 * mb);
+  }
+  CHECK(memory_budget().in_use() == in_use);
+  // 40 MB freed into the cache, then 40 MB of another size class: live + cached would pass the
+  // budget, so the cache is given back and the request served
+  { const Tensor<float> a = Tensor<float>::empty({10, 1024, 1024}); }
+  const Tensor<float> b = Tensor<float>::empty({9, 1024, 1024});
+  CHECK(cached_memory() <= 64 * mb - 36 * mb);
+}
+
+TEST_CASE("memory budget: sizes as TESSERA_MEMORY_LIMIT takes them", "[core][memory]") {
+  using detail::parse_memory_size;
+  CHECK(parse_memory_size("3G", "x") == std::size_t(3) << 30);
+  CHECK(parse_memory_size("512M", "x") == std::size_t(512) << 20);
+  CHECK(parse_memory_size("1.5g", "x") == std::size_t(3) << 29);
+  CHECK(parse_memory_size("64KB", "x") == std::size_t(64) << 10);
+  CHECK(parse_memory_size("1048576", "x") == std::size_t(1) << 20);
+  CHECK(parse_memory_size("none", "x") == 0);
+  CHECK(parse_memory_size("0", "x") == 0);
+  for (const char* bad : {"", "G", "3X", "-1G", "1e30G", "two"})
+    CHECK_THROWS_WITH(parse_memory_size(bad, "TESSERA_MEMORY_LIMIT"),
+                      Catch::Contains("TESSERA_MEMORY_LIMIT: expected a size such as 3G, 512M or 1048576") && Catch::Contains(bad));
+  CHECK(detail::memory_text(1536.0 * (1 << 20)) == "1.50 GB");
+  CHECK(detail::memory_text(100.0 * (1 << 20)) == "100 MB");
+}
+
+TEST_CASE("shapes whose element count overflows are an Error before any allocation", "[core][memory]") {
+  const std::size_t big = std::size_t(1) << 40;
+  CHECK_THROWS_WITH((Shape{big, big}.numel()), Catch::Contains("Shape (1099511627776, 1099511627776): the element count overflows"));
+  CHECK_THROWS_WITH(Tensor<float>::empty({big, big}), Catch::Contains("overflows"));
+  CHECK_THROWS_WITH(Tensor<double>::empty({std::size_t(1) << 61, 4}), Catch::Contains("more than memory can address"));
+}

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -841,4 +842,53 @@ TEST_CASE("train_val_split: disjoint, complete, deterministic", "[data]") {
   std::vector<std::size_t> seen = ids(all_batches(loader, 0).at(0));
   std::sort(seen.begin(), seen.end());
   CHECK(seen == val);
+}
+
+// ---- checks before reads, unreadable folders ------------------------------------------------------
+
+TEST_CASE("IdxDataset and Cifar10Dataset check a file's size before reading it: a 4 GiB wrong file is refused at once",
+          "[data][reliability]") {
+  TempDir dir;
+  const std::string big = dir / "big";
+  {
+    std::ofstream(big).close();
+    std::filesystem::resize_file(big, std::uintmax_t(4) << 30);  // sparse: no disk blocks
+  }
+  write_bytes(dir / "labels", {0, 0, 8, 1, 0, 0, 0, 1, 3});
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(data::IdxDataset(big, dir / "labels"), Catch::Contains("magic 0x0 is not an idx image file"));
+  // a real idx header whose data is not the rest of the file
+  io::Bytes header = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2};
+  std::filesystem::resize_file(big, 0);
+  write_bytes(big, header);
+  std::filesystem::resize_file(big, std::uintmax_t(4) << 30);
+  CHECK_THROWS_WITH(data::IdxDataset(big, dir / "labels"), Catch::Contains("bytes of image data, but the file has 4294967280 (trailing bytes)"));
+  CHECK_THROWS_WITH(data::Cifar10Dataset({big}), Catch::Contains("4294967296 bytes is not a whole number of 3073-byte records"));
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < 1.0);
+}
+
+TEST_CASE("ImageFolder skips a link loop, a dangling link and an unlistable class folder, with a warning, like a bad file",
+          "[data][reliability]") {
+  TempDir dir;
+  const std::string root = dir / "root";
+  std::filesystem::create_directories(root + "/apple");
+  std::filesystem::create_directories(root + "/mango");
+  io::save_image(Tensor<float>::full({3, 4, 4}, 0.5f), root + "/apple/a.png");
+  io::save_image(Tensor<float>::full({3, 4, 4}, 0.25f), root + "/mango/m.png");
+  std::filesystem::create_symlink("loop", root + "/apple/loop");          // a link to itself
+  std::filesystem::create_symlink("nowhere.png", root + "/mango/gone.png");  // dangling
+  std::filesystem::create_symlink("cycle", root + "/cycle");               // a class folder that is a loop
+  std::ostringstream warnings;
+  auto* saved = std::cerr.rdbuf(warnings.rdbuf());
+  std::unique_ptr<data::ImageFolder> folder;
+  const std::string message = tessera::testing::error_of([&] { folder = std::make_unique<data::ImageFolder>(root); });
+  std::cerr.rdbuf(saved);
+  REQUIRE(message == "<no error>");
+  CHECK(folder->classes() == std::vector<std::string>{"apple", "mango"});
+  CHECK(folder->size() == 2);
+  CHECK(folder->skipped() == 3);
+  CHECK_THAT(warnings.str(), Catch::Contains("ImageFolder: skipped 3 unreadable files under " + root) &&
+                                 Catch::Contains("cannot examine it"));
+  // asked to throw on unreadable entries, it names the first
+  CHECK_THROWS_WITH(data::ImageFolder(root, {3, 0, data::OnError::throw_error}), Catch::Contains("cannot examine it"));
 }

@@ -3,11 +3,15 @@
 
 #include <tessera/io/checkpoint.hpp>
 #include <tessera/io/image.hpp>
+#include <tessera/io/npy.hpp>
+
+#include <fcntl.h>
 
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <functional>
@@ -389,4 +393,88 @@ TEST_CASE("images: fuzzing regressions", "[io][image][fuzz]") {
     CHECK(img.shape() == Shape{std::size_t(channels ? channels : 1), 1, 1});
     for (float v : img) CHECK((v >= 0.0f && v <= 1.0f));
   }
+}
+
+// ---- checks before reads ----------------------------------------------------------------------------
+
+namespace {
+/// A sparse file of `bytes` zeros (no disk blocks), after `head` if given.
+std::string sparse_file(const TempDir& dir, const std::string& name, off_t bytes, const io::Bytes& head = {}) {
+  const std::string path = dir / name;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  REQUIRE(fd >= 0);
+  REQUIRE(::ftruncate(fd, bytes) == 0);
+  if (!head.empty()) REQUIRE(::pwrite(fd, head.data(), head.size(), 0) == ssize_t(head.size()));
+  ::close(fd);
+  return path;
+}
+long max_rss_kb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+}  // namespace
+
+TEST_CASE("readers check a header against the file's size first: a 4 GiB wrong file is refused at once, in bounded memory",
+          "[io][reliability]") {
+  TempDir dir;
+  const off_t four_gib = off_t(4) << 30;
+  const long rss_before = max_rss_kb();
+  const auto start = std::chrono::steady_clock::now();
+  const std::string zeros = sparse_file(dir, "big.tsr", four_gib);
+  io::Checkpoint<float> checkpoint;
+  CHECK_THAT(error_of([&] { checkpoint.load(zeros); }), Catch::Contains("not a tessera checkpoint (bad magic)"));
+  CHECK_THAT(error_of([&] { io::read_checkpoint_state(zeros); }), Catch::Contains("bad magic"));
+  CHECK_THAT(error_of([&] { io::load_npy<float>(zeros); }), Catch::Contains("bad magic (not a .npy file)"));
+  CHECK_THAT(error_of([&] { io::load_npz<float>(zeros); }), Catch::Contains("not a zip archive"));
+  // a checkpoint's header with a payload size that is not the rest of the file
+  io::ByteWriter header;
+  header.put_bytes("TSRACKPT", 8);
+  header.put<std::uint32_t>(1), header.put<std::uint32_t>(0), header.put<std::uint64_t>(1000), header.put<std::uint32_t>(0);
+  const std::string padded = sparse_file(dir, "padded.tsr", four_gib, header.bytes());
+  CHECK_THAT(error_of([&] { checkpoint.load(padded); }), Catch::Contains("payload of 1000 bytes declared, 4294967268 present"));
+  // an .npy header whose data is not the rest of the file
+  const std::string npy_header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+  io::ByteWriter npy;
+  npy.put_bytes("\x93NUMPY\x01\x00", 8);
+  npy.put<std::uint16_t>(std::uint16_t(npy_header.size()));
+  npy.put_bytes(npy_header.data(), npy_header.size());
+  const std::string npy_big = sparse_file(dir, "big.npy", four_gib, npy.bytes());
+  CHECK_THAT(error_of([&] { io::load_npy<float>(npy_big); }), Catch::Contains("bytes after the data (expected 24 bytes for shape (2, 3))"));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(seconds < 1.0);
+  CHECK(max_rss_kb() - rss_before < 64 * 1024);  // nothing near 4 GiB was read
+}
+
+TEST_CASE("a checkpoint whose payload is more than the memory budget is refused before it is read", "[io][reliability]") {
+  TempDir dir;
+  io::ByteWriter header;
+  header.put_bytes("TSRACKPT", 8);
+  const std::uint64_t payload = std::uint64_t(1) << 30;
+  header.put<std::uint32_t>(1), header.put<std::uint32_t>(0), header.put<std::uint64_t>(payload), header.put<std::uint32_t>(0);
+  const std::string path = sparse_file(dir, "huge.tsr", off_t(28 + payload), header.bytes());
+  const std::size_t saved = memory_budget().limit();
+  const std::string source = memory_budget().source();
+  memory_budget().set_limit(std::size_t(256) << 20, "test");
+  io::Checkpoint<float> checkpoint;
+  const std::string message = error_of([&] { checkpoint.load(path); });
+  memory_budget().set_limit(saved, source);
+  CHECK_THAT(message, Catch::Contains("1.00 GB of payload, more than the memory budget (256 MB)"));
+}
+
+TEST_CASE("an image header claiming more than can be decoded is named 'too large' with its size", "[io][image][reliability]") {
+  // PNG signature and an IHDR of 60000 × 60000 RGB: stb refuses it, and says "unknown image type"
+  io::Bytes png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                   0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+  CHECK_THAT(error_of([&] { io::decode_image(png.data(), png.size(), 3, "huge.png"); }),
+             Catch::Contains("huge.png: too large (60000×60000)"));
+  std::uint64_t w = 0, h = 0;
+  REQUIRE(io::claimed_size(png.data(), png.size(), w, h));
+  CHECK((w == 60000 && h == 60000));
+  io::Bytes gif = {'G', 'I', 'F', '8', '9', 'a', 0x10, 0x00, 0x20, 0x00};
+  REQUIRE(io::claimed_size(gif.data(), gif.size(), w, h));
+  CHECK((w == 16 && h == 32));
+  const io::Bytes text = {'h', 'e', 'l', 'l', 'o'};
+  CHECK(!io::claimed_size(text.data(), text.size(), w, h));
+  CHECK_THAT(error_of([&] { io::decode_image(text.data(), text.size(), 3, "hello.png"); }), Catch::Contains("not a readable image"));
 }

@@ -4,6 +4,9 @@
 #include "gradcheck.hpp"
 
 #include <tessera/io/image.hpp>
+#include <tessera/nn/dense.hpp>
+#include <tessera/ops/reduce.hpp>
+#include <tessera/optim/adam.hpp>
 #include <tessera/train/canvas.hpp>
 #include <tessera/train/cli.hpp>
 #include <tessera/train/loop.hpp>
@@ -12,13 +15,20 @@
 #include <tessera/train/progress.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 using namespace tessera;
 using tessera::testing::error_of;
@@ -191,7 +201,7 @@ TEST_CASE("cli: --help prints every flag with its default and changes nothing el
                            "--latent N", "(default: 100)", "--offset N", "(default: -2)", "--sample-only ", "(default: false)",
                            "--name NAME", "(default: run)", "--help"})
     CHECK(usage.find(line) != std::string::npos);
-  CHECK(count(usage, "\n  --") == 15);  // 9 common flags, 5 of the example's, --help
+  CHECK(count(usage, "\n  --") == 16);  // 10 common flags, 5 of the example's, --help
 }
 
 TEST_CASE("cli: --threads sets tessera's thread count", "[train]") {
@@ -350,6 +360,8 @@ struct LoopRun {
   io::Checkpoint<float> checkpoint;
   std::vector<std::size_t> ended_epochs;
   std::size_t steps = 0;
+  bool trained = false;
+  std::size_t interrupt_at = std::numeric_limits<std::size_t>::max();  // a step (in this run) that SIGINT follows
 
   LoopRun(const TempDir& dir, std::size_t epochs, std::string resume = {}) {
     opt.epochs = epochs;
@@ -365,9 +377,10 @@ struct LoopRun {
     data::DataLoader loader(dataset, batches);
     train::EpochLoop<float> loop(checkpoint, opt);
     loop.plot("loss.png", "test", {"loss"});
-    return loop.run(
+    const int status = loop.run(
         loader,
         [&](const data::Batch&) -> train::Values {
+          if (steps == interrupt_at) std::raise(SIGINT);
           const double loss = steps++ == nan_at ? std::nan("") : rng.uniform();
           return {{"loss", loss}};
         },
@@ -375,6 +388,8 @@ struct LoopRun {
           ended_epochs.push_back(epoch);
           row.emplace_back("epoch_seen", double(epoch));
         });
+    trained = loop.trained();
+    return status;
   }
 };
 
@@ -595,4 +610,188 @@ TEST_CASE("canvas: rectangles, sharp and anti-aliased lines, text width", "[trai
   CHECK(train::Canvas::text_width("\xC3\xA9") == 5);  // one UTF-8 character, drawn as '?'
   CHECK(train::hex_color("#ff8000").g == Approx(128.0f / 255));
   CHECK(error_of([] { train::hex_color("red"); }) == "hex_color: expected #rrggbb, got 'red'");
+}
+
+// ---- one run per output folder, and what --resume does ----------------------------------------------
+
+TEST_CASE("cli: the --out folder is locked while the run lives; a second run stops naming the first's PID", "[train][reliability]") {
+  TempDir dir;
+  train::Options first;
+  first.out = dir / "out";
+  train::Cli holder("dcgan", "first", first);
+  holder.parse(std::vector<std::string>{});
+  train::Options second;
+  second.out = first.out;
+  train::Cli other("dcgan", "second", second);
+  CHECK_THROWS_WITH(other.parse(std::vector<std::string>{}),
+                    "--out: another run (PID " + std::to_string(::getpid()) + ") is writing into " + first.out +
+                        "; wait for it to finish, or choose another --out");
+}
+
+TEST_CASE("cli: stale temporary files of our naming in --out are removed, other files stay", "[train][reliability]") {
+  TempDir dir;
+  const std::string out = dir / "out";
+  fs::create_directories(out);
+  for (const char* name : {"checkpoint.tsr.tmp.Ab12Cd", "metrics.csv.tmp.000000", "notes.tmp.txt", "a.tmp.toolong"})
+    std::ofstream(out + "/" + name) << "x";
+  CHECK(train::OutputFolder::is_temporary_name("checkpoint.tsr.tmp.Ab12Cd"));
+  CHECK(!train::OutputFolder::is_temporary_name("notes.tmp.txt"));
+  Parsed p(dir, {});
+  CHECK(!fs::exists(out + "/checkpoint.tsr.tmp.Ab12Cd"));
+  CHECK(!fs::exists(out + "/metrics.csv.tmp.000000"));
+  CHECK(fs::exists(out + "/notes.tmp.txt"));
+  CHECK(fs::exists(out + "/a.tmp.toolong"));
+}
+
+TEST_CASE("cli: a run without --resume into an --out holding a checkpoint refuses unless --overwrite", "[train][reliability]") {
+  TempDir dir;
+  fs::create_directories(dir / "out");
+  std::ofstream(dir / "out/checkpoint.tsr") << "x";
+  const std::string message = [&] {
+    try {
+      Parsed p(dir, {});
+    } catch (const train::UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no usage error>");
+  }();
+  CHECK(message == "--out: " + (dir / "out") + " already holds a run (checkpoint.tsr); continue it with --resume " +
+                       (dir / "out/checkpoint.tsr") + ", or start afresh with --overwrite");
+  Parsed p(dir, {"--overwrite"});
+  CHECK(p.opt.overwrite);
+}
+
+namespace {
+/// A checkpoint whose run recorded `flags`, as EpochLoop saves them.
+std::string checkpoint_with_flags(const TempDir& dir, const std::string& flags) {
+  io::Checkpoint<float> checkpoint;
+  checkpoint.state.metadata["flags"] = flags;
+  const std::string path = dir / "run.tsr";
+  checkpoint.save(path);
+  return path;
+}
+/// What parsing `args` printed on stdout.
+std::string stdout_of(const std::function<void()>& f) {
+  std::ostringstream captured;
+  auto* saved = std::cout.rdbuf(captured.rdbuf());
+  try {
+    f();
+  } catch (...) {
+    std::cout.rdbuf(saved);
+    throw;
+  }
+  std::cout.rdbuf(saved);
+  return captured.str();
+}
+}  // namespace
+
+TEST_CASE("cli: --resume takes the checkpoint's flags where none are given; given ones change them or are refused", "[train][reliability]") {
+  TempDir dir;
+  const std::string path = checkpoint_with_flags(dir, "--lr=0.5\n--seed=3\n--latent=64\n--beta=2\n--epochs=4\n--gone=1\n");
+  {
+    TempDir run;
+    std::unique_ptr<Parsed> p;
+    CHECK(stdout_of([&] { p = std::make_unique<Parsed>(run, std::vector<std::string>{"--resume", path}); }).empty());
+    CHECK(p->opt.lr == 0.5);
+    CHECK(p->opt.seed == 3);
+    CHECK(p->latent == 64);
+    CHECK(p->beta == 2);
+    CHECK(p->opt.epochs == 4);
+    CHECK(p->opt.resumed_with_flags);
+    const auto& flags = p->opt.run_flags;
+    CHECK(std::find(flags.begin(), flags.end(), std::make_pair(std::string("--lr"), std::string("0.5"))) != flags.end());
+    for (const auto& [name, value] : flags) CHECK((name != "--out" && name != "--resume" && name != "--threads" && name != "--overwrite"));
+  }
+  {
+    TempDir run;  // the learning rate and the epochs may change: each change is said in one line
+    std::unique_ptr<Parsed> p;
+    const std::string said = stdout_of([&] {
+      p = std::make_unique<Parsed>(run, std::vector<std::string>{"--resume", path, "--lr", "0.1", "--epochs", "6", "--latent", "64"});
+    });
+    CHECK(said == "resume: --lr 0.1 (the checkpoint's run used 0.5)\nresume: --epochs 6 (the checkpoint's run used 4)\n");
+    CHECK(p->opt.lr == 0.1);
+  }
+  // the seed and the model's flags stay as the checkpoint's run had them
+  CHECK(usage_error({"--resume", path, "--seed", "4"}) ==
+        "--seed 4: the checkpoint's run used 3, which a resumed run keeps; start a new run (another --out, or --overwrite) to change it");
+  CHECK_THAT(usage_error({"--resume", path, "--beta", "3"}), Catch::StartsWith("--beta 3: the checkpoint's run used 2"));
+  CHECK_THAT(usage_error({"--resume", dir / "missing.tsr"}), Catch::StartsWith("--resume: no such file"));
+}
+
+TEST_CASE("loop: an optimizer's moments turned infinite stop training like a NaN loss; the last checkpoint is kept", "[train][reliability]") {
+  TempDir dir;
+  CountingDataset dataset(8);
+  nn::Dense<float> model(1, 1);
+  optim::Adam<float> adam(model.parameters(), 0.01);
+  train::Options opt;
+  opt.epochs = 3;
+  opt.out = dir / "run";
+  fs::create_directories(opt.out);
+  io::Checkpoint<float> checkpoint;
+  checkpoint.add("model", model).add("opt", adam);
+  data::LoaderOptions batches;
+  batches.batch_size = 4;
+  data::DataLoader loader(dataset, batches);
+  std::size_t step = 0;
+  train::EpochLoop<float> loop(checkpoint, opt);
+  const std::string message = error_of([&] {
+    loop.run(
+        loader,
+        [&](const data::Batch&) -> train::Values {
+          model.zero_grad();  // step 3 (epoch 2): a gradient of 1e30, whose square is Inf in float
+          (sum(model(Var<float>(Tensor<float>::ones({1, 1})))) * (step++ == 2 ? 1e30 : 1.0)).backward();
+          adam.step();
+          return {{"loss", 0.5}};
+        },
+        [](std::size_t, train::Values&) {});
+  });
+  CHECK_THAT(message, Catch::StartsWith("epoch 2: opt/") && Catch::Contains("holds Inf; training stopped without saving"));
+  io::Checkpoint<float> saved;
+  nn::Dense<float> restored(1, 1);
+  optim::Adam<float> restored_adam(restored.parameters(), 0.01);
+  saved.add("model", restored).add("opt", restored_adam);
+  saved.load(opt.out + "/checkpoint.tsr");
+  CHECK(saved.state.epoch == 1);  // the checkpoint of epoch 1, intact
+  CHECK(saved.first_non_finite().empty());
+}
+
+TEST_CASE("loop: an epoch resumed mid-way logs the means of all its steps, as a run never stopped", "[train][reliability]") {
+  TempDir straight_dir, stopped_dir;
+  LoopRun straight(straight_dir, 3);
+  REQUIRE(straight.run() == 0);
+  LoopRun stopped(stopped_dir, 3);
+  stopped.interrupt_at = 2;  // epoch 2's first step: stopped after it
+  std::string said;
+  int status = 0;
+  said = stdout_of([&] { status = stopped.run(); });
+  REQUIRE(status == 130);
+  CHECK_THAT(said, Catch::Contains("interrupted by SIGINT in epoch 2 after step 1"));
+  LoopRun resumed(stopped_dir, 3, stopped.opt.out + "/checkpoint.tsr");
+  REQUIRE(resumed.run() == 0);
+  CHECK(file_text(resumed.opt.out + "/metrics.csv") == file_text(straight.opt.out + "/metrics.csv"));
+  CHECK(file_text(resumed.opt.out + "/checkpoint.tsr") == file_text(straight.opt.out + "/checkpoint.tsr"));
+}
+
+TEST_CASE("loop: a dataset smaller than one batch is an Error naming both; --epochs already reached trains nothing", "[train][reliability]") {
+  TempDir dir;
+  CountingDataset dataset(8);
+  train::Options opt;
+  opt.out = dir / "run";
+  opt.batch = 100;
+  fs::create_directories(opt.out);
+  io::Checkpoint<float> checkpoint;
+  data::LoaderOptions batches;
+  batches.batch_size = 100;
+  batches.drop_last = true;
+  data::DataLoader loader(dataset, batches);
+  train::EpochLoop<float> loop(checkpoint, opt);
+  CHECK_THAT(error_of([&] { loop.run(loader, [](const data::Batch&) { return train::Values{}; }, [](std::size_t, train::Values&) {}); }),
+             Catch::Equals("the 8 images to train on make no batch of --batch 100 (the last, smaller batch is left out)"));
+
+  LoopRun first(dir, 2);
+  REQUIRE(first.run() == 0);
+  LoopRun again(dir, 2, first.opt.out + "/checkpoint.tsr");
+  const std::string said = stdout_of([&] { REQUIRE(again.run() == 0); });
+  CHECK(!again.trained);
+  CHECK_THAT(said, Catch::Contains("nothing to train: " + first.opt.out + "/checkpoint.tsr is at epoch 2 and --epochs is 2"));
 }

@@ -119,6 +119,7 @@ class CachingAllocator final : public Allocator {
         void* p = it->second.back();
         it->second.pop_back();
         stats_.cached_bytes -= size;
+        cached_bytes_.store(stats_.cached_bytes, std::memory_order_relaxed);
         ++stats_.hits;
         return p;
       }
@@ -131,6 +132,7 @@ class CachingAllocator final : public Allocator {
     std::lock_guard<std::mutex> lock(mutex_);
     free_[size].push_back(p);
     stats_.cached_bytes += size;
+    cached_bytes_.store(stats_.cached_bytes, std::memory_order_relaxed);
   }
 
   /// Returns every cached block to the system (tensors alive keep theirs).
@@ -140,11 +142,14 @@ class CachingAllocator final : public Allocator {
       for (void* p : blocks) upstream_.deallocate(p, size);
     free_.clear();
     stats_.cached_bytes = 0;
+    cached_bytes_.store(0, std::memory_order_relaxed);
   }
   Stats stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return stats_;
   }
+  /// Bytes held in the cache, read without waiting for the lock (the memory budget's view).
+  std::size_t cached_bytes() const { return cached_bytes_.load(std::memory_order_relaxed); }
 
   /// Multiples of 64 bytes up to 512; above, multiples of an eighth of the size's power of
   /// two (1024 → 1024, 1025 → 1152, 100 000 → 106 496).
@@ -161,6 +166,7 @@ class CachingAllocator final : public Allocator {
   mutable std::mutex mutex_;
   std::unordered_map<std::size_t, std::vector<void*>> free_;
   Stats stats_;
+  std::atomic<std::size_t> cached_bytes_{0};
 };
 
 // Under AddressSanitizer tensors come straight from the system, so that a use after free is
@@ -221,6 +227,12 @@ inline Allocator* set_allocator(Allocator* a) {
 /// before something memory-hungry); nothing to do when the default does not cache.
 inline void release_cached_memory() {
   if (auto* caching = dynamic_cast<CachingAllocator*>(&detail::default_allocator())) caching->release_cached();
+}
+
+/// Bytes the default allocator holds cached for reuse (0 when it does not cache).
+inline std::size_t cached_memory() {
+  static CachingAllocator* const caching = dynamic_cast<CachingAllocator*>(&detail::default_allocator());
+  return caching ? caching->cached_bytes() : 0;
 }
 
 }  // namespace tessera

@@ -1,6 +1,7 @@
 // tessera/core/error.hpp — the one exception type tessera throws, and the check macro.
 #pragma once
 
+#include <charconv>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -21,6 +22,14 @@ inline std::string number_text(double value) {
   std::ostringstream os;
   os << value;
   return os.str();
+}
+
+/// A number in the shortest form that reads back to the same double (std::to_chars), for text
+/// that must restore a value exactly: 0.1, 1e-300, inf, nan.
+inline std::string exact_number_text(double value) {
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
 }
 
 }  // namespace tessera

@@ -29,12 +29,9 @@ class Shape {
   const std::size_t* end() const { return dims_.data() + rank_; }
   std::size_t back() const { return dims_[rank_ - 1]; }
 
-  /// Product of the sizes: the number of elements (1 for a rank-0 scalar).
-  std::size_t numel() const {
-    std::size_t n = 1;
-    for (std::size_t i = 0; i < rank_; ++i) n *= dims_[i];
-    return n;
-  }
+  /// Product of the sizes: the number of elements (1 for a rank-0 scalar). An Error where the
+  /// product overflows (a shape no memory could hold).
+  std::size_t numel() const { return numel(0, rank_); }
 
   void push_back(std::size_t d) {
     TESSERA_CHECK(rank_ < max_rank, "Shape: more than " << max_rank << " axes");
@@ -44,7 +41,8 @@ class Shape {
   /// Product of sizes over axes [first, last).
   std::size_t numel(std::size_t first, std::size_t last) const {
     std::size_t n = 1;
-    for (std::size_t i = first; i < last && i < rank_; ++i) n *= dims_[i];
+    for (std::size_t i = first; i < last && i < rank_; ++i)
+      TESSERA_CHECK(!__builtin_mul_overflow(n, dims_[i], &n), "Shape " << *this << ": the element count overflows");
     return n;
   }
 

@@ -7,6 +7,9 @@
 #include <cstddef>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
+#include <new>
+#include <sstream>
 #include <ostream>
 #include <type_traits>
 #include <utility>
@@ -16,6 +19,7 @@
 
 #include "allocator.hpp"
 #include "error.hpp"
+#include "memory_budget.hpp"
 #include "rng.hpp"
 #include "shape.hpp"
 
@@ -201,15 +205,34 @@ class Tensor {
   struct Uninitialized {};
   static constexpr Uninitialized uninitialized{};
 
+  // Every tensor's memory is counted against the memory budget (memory_budget.hpp) before it
+  // is asked for; a shape too large to count is an Error before that.
   Tensor(const Shape& shape, Uninitialized) : shape_(shape), size_(shape.numel()), defined_(true) {
-    if (size_) {
-      allocator_ = &allocator();
-      data_ = static_cast<T*>(allocator_->allocate(size_ * sizeof(T)));
+    if (size_ == 0) return;
+    TESSERA_CHECK(size_ <= std::numeric_limits<std::size_t>::max() / sizeof(T),
+                  "Tensor: shape " << shape << " has " << size_ << " elements, more than memory can address");
+    const std::size_t bytes = size_ * sizeof(T);
+    memory_budget().reserve(bytes, [&] {
+      std::ostringstream os;
+      os << "a tensor of shape " << shape_ << " (" << (sizeof(T) == 4 ? "float" : "double") << ")";
+      return os.str();
+    });
+    allocator_ = &allocator();
+    try {
+      data_ = static_cast<T*>(allocator_->allocate(bytes));
+    } catch (const std::bad_alloc&) {
+      memory_budget().release(bytes);
+      TESSERA_FAIL("out of memory: the system refused " << detail::memory_text(double(bytes)) << " for a tensor of shape "
+                                                        << shape_ << " (" << detail::memory_text(double(memory_budget().in_use()))
+                                                        << " in use); set TESSERA_MEMORY_LIMIT lower to be told earlier");
     }
   }
 
   void release() noexcept {
-    if (data_) allocator_->deallocate(data_, size_ * sizeof(T));
+    if (data_) {
+      allocator_->deallocate(data_, size_ * sizeof(T));
+      memory_budget().release(size_ * sizeof(T));
+    }
     data_ = nullptr;
   }
 

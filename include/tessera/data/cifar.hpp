@@ -55,16 +55,20 @@ class Cifar10Dataset : public Dataset {
   }
 
  private:
+  // The file's size is checked before it is read: a wrong file of any size is refused at once.
   void append(const std::string& path) {
     io::Bytes bytes;
     try {
-      bytes = io::read_file(path);
+      const io::InputFile file(path);
+      TESSERA_CHECK(file.size() > 0 && file.size() % record == 0,
+                    "Cifar10Dataset: " << path << ": " << file.size() << " bytes is not a whole number of "
+                                       << record << "-byte records (1 label + 3072 pixels)");
+      bytes = file.read_all();
     } catch (const Error& e) {
-      TESSERA_FAIL("Cifar10Dataset: " << e.what() << " (expected the binary version: cifar-10-batches-bin/*.bin)");
+      const std::string message = e.what();
+      if (message.rfind("Cifar10Dataset: ", 0) == 0) throw;
+      TESSERA_FAIL("Cifar10Dataset: " << message << " (expected the binary version: cifar-10-batches-bin/*.bin)");
     }
-    TESSERA_CHECK(!bytes.empty() && bytes.size() % record == 0,
-                  "Cifar10Dataset: " << path << ": " << bytes.size() << " bytes is not a whole number of "
-                                     << record << "-byte records (1 label + 3072 pixels)");
     for (std::size_t k = 0; k < bytes.size(); k += record)
       TESSERA_CHECK(bytes[k] < 10, "Cifar10Dataset: " << path << ": record " << k / record << " has label "
                                                        << int(bytes[k]) << ", not 0-9 (a CIFAR-100 file?)");

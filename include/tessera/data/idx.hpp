@@ -22,26 +22,17 @@ namespace tessera::data {
 
 namespace detail {
 
-/// The file's bytes, gunzipped if they start with gzip's magic.
-inline io::Bytes read_maybe_gzipped(const std::string& path, const char* who) {
-  try {
-    io::Bytes bytes = io::read_file(path);
-    return io::is_gzip(bytes) ? io::gunzip(bytes, path) : bytes;
-  } catch (const Error& e) {
-    TESSERA_FAIL(who << ": " << e.what());
-  }
-}
-
 inline std::uint32_t big_endian_u32(io::ByteReader& r) {
   const std::uint8_t* b = r.get_bytes(4);
   return std::uint32_t(b[0]) << 24 | std::uint32_t(b[1]) << 16 | std::uint32_t(b[2]) << 8 | std::uint32_t(b[3]);
 }
 
-/// Reads an idx header with `dims` dimensions, checks its magic and that the data that follows
-/// is exactly the product of the dimensions; returns the dimensions.
-inline std::vector<std::size_t> read_idx_header(const io::Bytes& bytes, std::size_t dims, const std::string& path,
-                                                const char* kind) {
-  io::ByteReader r(bytes.data(), bytes.size(), "IdxDataset: " + path);
+/// Reads an idx header with `dims` dimensions from `header` (at least its 4 + 4·dims bytes),
+/// checks its magic and that `data_bytes`, what follows the header, is exactly the product of
+/// the dimensions; returns the dimensions.
+inline std::vector<std::size_t> read_idx_header(const io::Bytes& header, std::uint64_t data_bytes, std::size_t dims,
+                                                const std::string& path, const char* kind) {
+  io::ByteReader r(header.data(), header.size(), "IdxDataset: " + path);
   const std::uint32_t expected = 0x0800u | std::uint32_t(dims), magic = big_endian_u32(r);
   TESSERA_CHECK(magic == expected, "IdxDataset: " << path << ": magic 0x" << std::hex << magic << " is not an idx " << kind
                                                   << " file (expected 0x" << expected << std::dec << ": unsigned bytes, "
@@ -55,10 +46,36 @@ inline std::vector<std::size_t> read_idx_header(const io::Bytes& bytes, std::siz
                   "IdxDataset: " << path << ": dimensions too large");
     count *= shape.back();
   }
-  TESSERA_CHECK(r.remaining() == count, "IdxDataset: " << path << ": header says " << Shape(shape) << " = " << count
-                                                       << " bytes of " << kind << " data, but the file has " << r.remaining()
-                                                       << (r.remaining() < count ? " (truncated)" : " (trailing bytes)"));
+  TESSERA_CHECK(data_bytes == count, "IdxDataset: " << path << ": header says " << Shape(shape) << " = " << count
+                                                    << " bytes of " << kind << " data, but the file has " << data_bytes
+                                                    << (data_bytes < count ? " (truncated)" : " (trailing bytes)"));
   return shape;
+}
+
+/// An idx file's data (after its header) and its dimensions, gunzipped first if the file
+/// starts with gzip's magic. A plain file's header is checked against the file's size before
+/// the rest is read: a wrong file of any size is refused at once.
+inline io::Bytes read_idx_file(const std::string& path, std::size_t dims, const char* kind, std::vector<std::size_t>& shape) {
+  const std::size_t header_size = 4 + 4 * dims;
+  io::Bytes bytes;
+  try {
+    const io::InputFile file(path);
+    const io::Bytes head = file.prefix(header_size);
+    if (io::is_gzip(head)) {
+      bytes = io::gunzip(file.read_all(), path);
+    } else {
+      shape = read_idx_header(head, file.size() - head.size(), dims, path, kind);
+      bytes = file.read(header_size, std::size_t(file.size() - header_size));
+      return bytes;
+    }
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    if (message.rfind("IdxDataset: ", 0) == 0) throw;
+    TESSERA_FAIL("IdxDataset: " << message);
+  }
+  shape = read_idx_header(bytes, bytes.size() - std::min(bytes.size(), header_size), dims, path, kind);
+  bytes.erase(bytes.begin(), bytes.begin() + std::ptrdiff_t(header_size));
+  return bytes;
 }
 
 }  // namespace detail
@@ -72,10 +89,9 @@ class IdxDataset : public Dataset {
   IdxDataset(const std::string& images_path, const std::string& labels_path,
              std::vector<std::string> class_names = {})
       : classes_(std::move(class_names)) {
-    pixels_ = detail::read_maybe_gzipped(images_path, "IdxDataset");
-    const auto image_shape = detail::read_idx_header(pixels_, 3, images_path, "image");
-    labels_ = detail::read_maybe_gzipped(labels_path, "IdxDataset");
-    const auto label_shape = detail::read_idx_header(labels_, 1, labels_path, "label");
+    std::vector<std::size_t> image_shape, label_shape;
+    pixels_ = detail::read_idx_file(images_path, 3, "image", image_shape);
+    labels_ = detail::read_idx_file(labels_path, 1, "label", label_shape);
     count_ = image_shape[0];
     height_ = image_shape[1];
     width_ = image_shape[2];
@@ -83,8 +99,6 @@ class IdxDataset : public Dataset {
                                                           << labels_path << " has " << label_shape[0] << " labels");
     TESSERA_CHECK(count_ == 0 || (height_ > 0 && width_ > 0),
                   "IdxDataset: " << images_path << ": images of size " << height_ << "x" << width_);
-    pixels_.erase(pixels_.begin(), pixels_.begin() + 16);  // drop the headers: data only
-    labels_.erase(labels_.begin(), labels_.begin() + 8);
     const std::size_t max_label = labels_.empty() ? 0 : *std::max_element(labels_.begin(), labels_.end());
     if (classes_.empty()) {
       for (std::size_t k = 0; k < std::max<std::size_t>(10, max_label + 1); ++k) classes_.push_back(std::to_string(k));

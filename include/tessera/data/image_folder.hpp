@@ -145,31 +145,55 @@ class ImageFolder : public Dataset {
 
   static bool is_hidden(const std::filesystem::path& p) { return p.filename().string().rfind('.', 0) == 0; }
 
+  // Class folders (followed if links), then each one's images, walked without following links
+  // to folders (so a link loop cannot trap the walk). A folder that cannot be listed, or an
+  // entry that cannot be examined (a link loop, a dangling link), is skipped like an unreadable
+  // file: counted in skipped(), reported in the one warning line.
   void find_files() {
     namespace fs = std::filesystem;
     std::error_code ec;
     TESSERA_CHECK(fs::is_directory(root_, ec), "ImageFolder: " << root_ << ": not a directory"
                                                                << (ec ? " (" + ec.message() + ")" : std::string()));
-    try {
-      for (const auto& entry : fs::directory_iterator(root_))
-        if (entry.is_directory() && !is_hidden(entry.path())) classes_.push_back(entry.path().filename().string());
-      std::sort(classes_.begin(), classes_.end());
-      TESSERA_CHECK(!classes_.empty(), "ImageFolder: " << root_ << ": no class subfolders (expected root/<class>/<image>)");
-      for (std::size_t label = 0; label < classes_.size(); ++label) {
-        std::vector<std::string> paths;
-        for (auto it = fs::recursive_directory_iterator(fs::path(root_) / classes_[label]); it != fs::end(it); ++it) {
-          if (is_hidden(it->path())) {
-            if (it->is_directory()) it.disable_recursion_pending();
-            continue;
-          }
-          if (it->is_regular_file() && is_image_path(it->path().string())) paths.push_back(it->path().string());
-        }
-        std::sort(paths.begin(), paths.end());
-        for (auto& p : paths) files_.push_back({std::move(p), std::int64_t(label)});
+    for_each_entry(root_, [&](const fs::directory_entry& entry) {
+      std::error_code status_error;
+      const bool is_folder = entry.is_directory(status_error);  // a link to a folder counts
+      if (status_error)
+        skip_at_construction(entry.path().string(), entry.path().string() + ": cannot examine it (" + status_error.message() + ")");
+      else if (is_folder && !is_hidden(entry.path()))
+        classes_.push_back(entry.path().filename().string());
+    });
+    std::sort(classes_.begin(), classes_.end());
+    TESSERA_CHECK(!classes_.empty(), "ImageFolder: " << root_ << ": no class subfolders (expected root/<class>/<image>)");
+    for (std::size_t label = 0; label < classes_.size(); ++label) {
+      std::vector<std::string> paths, folders{(fs::path(root_) / classes_[label]).string()};
+      while (!folders.empty()) {
+        const std::string folder = folders.back();
+        folders.pop_back();
+        for_each_entry(folder, [&](const fs::directory_entry& entry) {
+          if (is_hidden(entry.path())) return;
+          std::error_code status_error;
+          const fs::file_status own = entry.symlink_status(status_error);
+          if (!status_error && fs::is_directory(own)) return folders.push_back(entry.path().string());
+          const fs::file_status target = status_error ? own : entry.status(status_error);  // links: what they point to
+          if (status_error)
+            skip_at_construction(entry.path().string(), entry.path().string() + ": cannot examine it (" + status_error.message() + ")");
+          else if (fs::is_regular_file(target) && is_image_path(entry.path().string()))
+            paths.push_back(entry.path().string());
+        });
       }
-    } catch (const fs::filesystem_error& e) {
-      TESSERA_FAIL("ImageFolder: " << root_ << ": cannot list files (" << e.what() << ")");
+      std::sort(paths.begin(), paths.end());
+      for (auto& p : paths) files_.push_back({std::move(p), std::int64_t(label)});
     }
+  }
+
+  // visit(entry) for each entry of `folder`; a folder that cannot be listed (or stops being
+  // listable) is skipped with its reason.
+  template <class Visit>
+  void for_each_entry(const std::string& folder, Visit&& visit) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) visit(*it);
+    if (ec) skip_at_construction(folder, folder + ": cannot list it (" + ec.message() + ")");
   }
 
   // Reads the first bytes of `path` (the whole file if it is shorter).
@@ -198,7 +222,7 @@ class ImageFolder : public Dataset {
           if (w > 0 && h > 0) return "";
           return path + ": image header claims size " + std::to_string(w) + "x" + std::to_string(h);
         }
-        if (bytes.size() < limit || limit >= most) return path + ": not a readable image (" + stbi_failure_reason() + ")";
+        if (bytes.size() < limit || limit >= most) return path + ": " + io::unreadable_header_reason(bytes.data(), bytes.size());
       }
     } catch (const Error& e) {
       return e.what();

@@ -14,6 +14,7 @@
 //   "opt_g/0.exp_avg", "opt_g/step_counts", "rng/state".
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/memory_budget.hpp"
 #include "../core/rng.hpp"
 #include "../core/tensor.hpp"
 #include "../nn/module.hpp"
@@ -71,7 +73,76 @@ inline double double_of(std::uint64_t u) {
   return v;
 }
 
+
+/// A checkpoint header's fields, and the check of its magic and version.
+struct CheckpointHeader {
+  std::uint64_t payload_size = 0;
+  std::uint32_t crc = 0;
+};
+inline CheckpointHeader read_checkpoint_header(ByteReader& header, const std::string& path) {
+  const std::uint8_t* magic = header.get_bytes(8);
+  TESSERA_CHECK(std::memcmp(magic, checkpoint_magic, 8) == 0, "load checkpoint " << path << ": not a tessera checkpoint (bad magic)");
+  const auto version = header.get<std::uint32_t>();
+  TESSERA_CHECK(version == checkpoint_version,
+                "load checkpoint " << path << ": format version " << version << ", this tessera reads version " << checkpoint_version);
+  header.get<std::uint32_t>();  // flags, reserved
+  CheckpointHeader h;
+  h.payload_size = header.get<std::uint64_t>();
+  h.crc = header.get<std::uint32_t>();
+  return h;
+}
+
+/// A checkpoint file's bytes, its header checked against the file before the payload is read:
+/// magic, version, and a declared payload of exactly the rest of the file, which must fit in
+/// the memory budget.
+inline Bytes read_checkpoint_file(const std::string& path) {
+  const InputFile file(path);
+  const Bytes head = file.prefix(checkpoint_header_size);
+  ByteReader header(head.data(), head.size(), "load checkpoint " + path);
+  const CheckpointHeader h = read_checkpoint_header(header, path);
+  const std::uint64_t present = file.size() - checkpoint_header_size;
+  TESSERA_CHECK(h.payload_size == present, "load checkpoint " << path << ": truncated or padded (payload of " << h.payload_size
+                                                              << " bytes declared, " << present << " present)");
+  const std::size_t budget = memory_budget().limit();
+  TESSERA_CHECK(budget == 0 || present <= budget, "load checkpoint " << path << ": " << tessera::detail::memory_text(double(present))
+                                                                     << " of payload, more than the memory budget ("
+                                                                     << tessera::detail::memory_text(double(budget)) << ")");
+  return file.read_all();
+}
+
+/// The payload of a checkpoint's bytes, after its header and CRC are checked.
+inline ByteReader checked_payload(const Bytes& bytes, const std::string& path) {
+  ByteReader header(bytes.data(), bytes.size(), "load checkpoint " + path);
+  const CheckpointHeader h = read_checkpoint_header(header, path);
+  TESSERA_CHECK(h.payload_size == header.remaining(), "load checkpoint " << path << ": truncated or padded (payload of " << h.payload_size
+                                                                         << " bytes declared, " << header.remaining() << " present)");
+  const std::uint8_t* body = bytes.data() + checkpoint_header_size;
+  TESSERA_CHECK(crc32(body, std::size_t(h.payload_size)) == h.crc, "load checkpoint " << path << ": CRC mismatch (file is corrupt)");
+  return ByteReader(body, std::size_t(h.payload_size), "load checkpoint " + path);
+}
+
+/// Step, epoch and metadata, read after the payload's scalar byte.
+inline TrainingState read_training_state(ByteReader& r) {
+  TrainingState state;
+  state.step = r.get<std::uint64_t>();
+  state.epoch = r.get<std::uint64_t>();
+  for (auto n = r.get<std::uint32_t>(); n > 0; --n) {
+    std::string key = r.get_string();
+    state.metadata[key] = r.get_string();
+  }
+  return state;
+}
+
 }  // namespace detail
+
+/// The step, epoch and metadata of the checkpoint at `path` (checked as Checkpoint::load checks
+/// it), without restoring anything: what a program reads first to learn how the run was made.
+inline TrainingState read_checkpoint_state(const std::string& path) {
+  const Bytes bytes = detail::read_checkpoint_file(path);
+  ByteReader r = detail::checked_payload(bytes, path);
+  r.get<std::uint8_t>();  // the scalar size
+  return detail::read_training_state(r);
+}
 
 /// A set of named components to save and restore together:
 ///   io::Checkpoint<float> ckpt;
@@ -96,7 +167,7 @@ class Checkpoint {
                      [&optimizer](const std::vector<std::uint64_t>& v) { optimizer.step_counts() = v; },
                      optimizer.step_counts().size()});
     f64s_.push_back({name + "/lr", [&optimizer] { return std::vector<double>{optimizer.lr()}; },
-                     [&optimizer](const std::vector<double>& v) { optimizer.set_lr(v[0]); }, 1});
+                     [&optimizer](const std::vector<double>& v) { optimizer.set_lr(v[0]); }, 1, /*learning_rate=*/true});
     return *this;
   }
 
@@ -177,40 +248,19 @@ class Checkpoint {
     write_file_atomically(path, file.bytes());
   }
 
-  /// Restores every component from `path`. The whole file is read and checked first (magic,
-  /// version, CRC, every record present with the right kind and shape, none unexpected); on
-  /// any problem an Error says what, and nothing has been changed.
-  void load(const std::string& path) { load_bytes(read_file(path), path); }
+  /// Restores every component from `path`. The file is checked first: its header against the
+  /// file's size before the rest is read (a wrong file of any size is refused after 28 bytes),
+  /// then the magic, version, CRC, every record present with the right kind and shape, none
+  /// unexpected; on any problem an Error says what, and nothing has been changed.
+  void load(const std::string& path) { load_bytes(detail::read_checkpoint_file(path), path); }
 
   /// The same from a file's bytes in memory; `path` names them in errors.
   void load_bytes(const Bytes& bytes, const std::string& path) {
-    ByteReader header(bytes.data(), bytes.size(), "load checkpoint " + path);
-    const std::uint8_t* magic = header.get_bytes(8);
-    TESSERA_CHECK(std::memcmp(magic, detail::checkpoint_magic, 8) == 0,
-                  "load checkpoint " << path << ": not a tessera checkpoint (bad magic)");
-    const auto version = header.get<std::uint32_t>();
-    TESSERA_CHECK(version == detail::checkpoint_version, "load checkpoint " << path << ": format version " << version
-                                                                            << ", this tessera reads version "
-                                                                            << detail::checkpoint_version);
-    header.get<std::uint32_t>();  // flags, reserved
-    const auto size = header.get<std::uint64_t>();
-    const auto crc = header.get<std::uint32_t>();
-    TESSERA_CHECK(size == header.remaining(), "load checkpoint " << path << ": truncated or padded (payload of " << size
-                                                                 << " bytes declared, " << header.remaining() << " present)");
-    const std::uint8_t* body = bytes.data() + detail::checkpoint_header_size;
-    TESSERA_CHECK(crc32(body, size) == crc, "load checkpoint " << path << ": CRC mismatch (file is corrupt)");
-
-    ByteReader r(body, size, "load checkpoint " + path);
+    ByteReader r = detail::checked_payload(bytes, path);
     const auto scalar = r.get<std::uint8_t>();
     TESSERA_CHECK(scalar == sizeof(T), "load checkpoint " << path << ": holds " << int(scalar) * 8
                                                           << "-bit values, the model uses " << sizeof(T) * 8 << "-bit");
-    TrainingState loaded;
-    loaded.step = r.get<std::uint64_t>();
-    loaded.epoch = r.get<std::uint64_t>();
-    for (auto n = r.get<std::uint32_t>(); n > 0; --n) {
-      std::string key = r.get_string();
-      loaded.metadata[key] = r.get_string();
-    }
+    TrainingState loaded = detail::read_training_state(r);
     std::map<std::string, detail::Record> records;
     for (auto n = r.get<std::uint32_t>(); n > 0; --n) {
       detail::Record rec;
@@ -233,8 +283,22 @@ class Checkpoint {
       }
     }
     for (const auto& entry : u64s_) entry.set(records.at(entry.name).u64s);
-    for (const auto& entry : f64s_) entry.set(records.at(entry.name).f64s);
+    for (const auto& entry : f64s_)
+      if (restore_learning_rates || !entry.learning_rate) entry.set(records.at(entry.name).f64s);
     state = std::move(loaded);
+  }
+
+  /// Whether load() gives the optimizers the learning rates the file holds (true), or leaves
+  /// them as they are (a program whose flags set them: a resumed run with another --lr).
+  bool restore_learning_rates = true;
+
+  /// The first record whose values are not all finite, as "opt_g/0.exp_avg_sq holds Inf", or
+  /// "" when every one is: what must not be saved over a good checkpoint.
+  std::string first_non_finite() const {
+    for (const auto& [name, tensor] : tensors_)
+      for (std::size_t i = 0; i < tensor->size(); ++i)
+        if (!std::isfinite((*tensor)[i])) return name + " holds " + (std::isnan((*tensor)[i]) ? "NaN" : "Inf");
+    return "";
   }
 
  private:
@@ -244,6 +308,7 @@ class Checkpoint {
     std::function<std::vector<V>()> get;
     std::function<void(const std::vector<V>&)> set;
     std::size_t size;  // the length a valid file must have
+    bool learning_rate = false;
   };
 
   void check_component(const std::string& name) const {

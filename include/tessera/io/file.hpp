@@ -2,12 +2,14 @@
 // writer of outside bytes (images, npy/npz, checkpoints) builds on.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -21,19 +23,58 @@ namespace tessera::io {
 
 using Bytes = std::vector<std::uint8_t>;
 
+/// A file opened for reading, whose size is known before any of it is read: readers check a
+/// header and the sizes it declares against the file's before reading the rest, so a wrong
+/// file of any size is refused at once and in bounded memory.
+class InputFile {
+ public:
+  explicit InputFile(const std::string& path) : path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    TESSERA_CHECK(fd_ >= 0, "cannot open " << path << ": " << std::strerror(errno));
+    struct stat info{};
+    if (::fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) {
+      const int err = errno;
+      ::close(fd_);
+      TESSERA_FAIL("cannot read " << path << ": " << (S_ISDIR(info.st_mode) ? "it is a directory" : S_ISREG(info.st_mode) ? std::strerror(err) : "not a regular file"));
+    }
+    size_ = std::uint64_t(info.st_size);
+  }
+  ~InputFile() { ::close(fd_); }
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::uint64_t size() const { return size_; }
+
+  /// `count` bytes from `offset`, or an Error naming the file: the file is shorter, or the
+  /// read failed.
+  Bytes read(std::uint64_t offset, std::size_t count) const {
+    TESSERA_CHECK(offset <= size_ && count <= size_ - offset,
+                  "cannot read " << path_ << ": truncated (" << count << " bytes at offset " << offset << " of " << size_ << ")");
+    Bytes bytes(count);
+    for (std::size_t done = 0; done < count;) {
+      const ssize_t n = ::pread(fd_, bytes.data() + done, count - done, off_t(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      TESSERA_CHECK(n > 0, "cannot read " << path_ << ": " << (n == 0 ? "it shrank while being read" : std::strerror(errno)));
+      done += std::size_t(n);
+    }
+    return bytes;
+  }
+  /// The first min(count, size()) bytes.
+  Bytes prefix(std::size_t count) const { return read(0, std::size_t(std::min<std::uint64_t>(count, size_))); }
+  /// The whole file.
+  Bytes read_all() const {
+    TESSERA_CHECK(size_ <= std::uint64_t(std::numeric_limits<std::ptrdiff_t>::max()), "cannot read " << path_ << ": too large");
+    return read(0, std::size_t(size_));
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  std::uint64_t size_ = 0;
+};
+
 /// The whole file, or an Error naming the path and the reason.
-inline Bytes read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  TESSERA_CHECK(f, "cannot open " << path << ": " << std::strerror(errno));
-  Bytes bytes;
-  std::array<std::uint8_t, 1 << 16> chunk;
-  std::size_t got;
-  while ((got = std::fread(chunk.data(), 1, chunk.size(), f)) > 0) bytes.insert(bytes.end(), chunk.data(), chunk.data() + got);
-  const bool failed = std::ferror(f);
-  std::fclose(f);
-  TESSERA_CHECK(!failed, "cannot read " << path << ": " << std::strerror(errno));
-  return bytes;
-}
+inline Bytes read_file(const std::string& path) { return InputFile(path).read_all(); }
 
 namespace detail {
 /// Test hook: called after the temporary file is complete and synced, just before it is

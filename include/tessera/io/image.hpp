@@ -6,6 +6,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,49 @@ inline Tensor<float> convert_channels(const Tensor<float>& image, std::size_t to
   return out;
 }
 
+/// The width and height a PNG, GIF, BMP or JPEG header claims, read from the header itself
+/// (stb's own check refuses images over 2^30 bytes and then reports only "unknown image type"):
+/// false where the bytes hold none of these headers.
+inline bool claimed_size(const std::uint8_t* data, std::size_t size, std::uint64_t& width, std::uint64_t& height) {
+  auto be32 = [&](std::size_t at) { return std::uint64_t(data[at]) << 24 | std::uint64_t(data[at + 1]) << 16 | std::uint64_t(data[at + 2]) << 8 | data[at + 3]; };
+  auto le32 = [&](std::size_t at) { return std::uint64_t(data[at]) | std::uint64_t(data[at + 1]) << 8 | std::uint64_t(data[at + 2]) << 16 | std::uint64_t(data[at + 3]) << 24; };
+  static const std::uint8_t png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (size >= 24 && std::memcmp(data, png, 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    width = be32(16), height = be32(20);
+    return true;
+  }
+  if (size >= 10 && (std::memcmp(data, "GIF87a", 6) == 0 || std::memcmp(data, "GIF89a", 6) == 0)) {
+    width = std::uint64_t(data[6] | data[7] << 8), height = std::uint64_t(data[8] | data[9] << 8);
+    return true;
+  }
+  if (size >= 26 && data[0] == 'B' && data[1] == 'M') {
+    width = le32(18), height = le32(22);
+    height = height >= (std::uint64_t(1) << 31) ? (std::uint64_t(1) << 32) - height : height;  // top-down rows: negative
+    return true;
+  }
+  if (size >= 4 && data[0] == 0xFF && data[1] == 0xD8) {  // JPEG: the frame header (SOFn)
+    for (std::size_t at = 2; at + 9 <= size && data[at] == 0xFF;) {
+      const std::uint8_t marker = data[at + 1];
+      const std::size_t length = std::size_t(data[at + 2]) << 8 | data[at + 3];
+      if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+        height = std::uint64_t(data[at + 5]) << 8 | data[at + 6], width = std::uint64_t(data[at + 7]) << 8 | data[at + 8];
+        return true;
+      }
+      at += 2 + length;
+    }
+  }
+  return false;
+}
+
+/// Why stb could not read an image header: "too large (W×H)" where the header claims more than
+/// stb decodes (2^30 bytes), else stb's own reason.
+inline std::string unreadable_header_reason(const std::uint8_t* data, std::size_t size) {
+  std::uint64_t w = 0, h = 0;
+  if (claimed_size(data, size, w, h) && w > 0 && h > 0 && double(w) * double(h) * 4 > double(1u << 30))
+    return "too large (" + std::to_string(w) + "×" + std::to_string(h) + ")";
+  return std::string("not a readable image (") + stbi_failure_reason() + ")";
+}
+
 /// Decodes PNG (8 and 16 bit), JPEG, BMP, TGA, GIF (first frame), PNM, PSD, HDR... from
 /// memory. `channels` 0 keeps the file's; 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA)
 /// converts. `what` names the source in errors.
@@ -47,7 +91,7 @@ inline Tensor<float> decode_image(const std::uint8_t* data, std::size_t size, in
   const int len = int(size);
   int w = 0, h = 0, stored = 0;
   TESSERA_CHECK(stbi_info_from_memory(data, len, &w, &h, &stored),
-                "load_image: " << what << ": not a readable image (" << stbi_failure_reason() << ")");
+                "load_image: " << what << ": " << unreadable_header_reason(data, size));
   const int c = channels ? channels : stored;
   // A header can claim any size; refuse to decode more than the file could plausibly hold
   // (generous: 4096 decoded bytes per file byte, and always up to 64 MiB).

@@ -319,18 +319,23 @@ inline NpyHeader read_npy_header(const std::uint8_t* data, std::size_t size, con
 
 // ---- .npy decode / encode -----------------------------------------------------------------------
 
-template <class T>
-Tensor<T> decode_npy(const std::uint8_t* data, std::size_t size, const std::string& what) {
-  const NpyHeader h = read_npy_header(data, size, what);
+/// The bytes of data a header declares; an Error where they are not exactly `got`, the bytes
+/// after the header (checked before anything is allocated, and before the data is read).
+inline std::size_t check_npy_data_size(const NpyHeader& h, std::uint64_t got, const std::string& what) {
   TESSERA_CHECK(h.shape.size() <= Shape::max_rank,
                 what << ": " << h.shape.size() << " axes, more than tessera's " << Shape::max_rank);
-  // Sizes are checked against the bytes present before anything is allocated.
   const std::size_t count = element_count(h.shape, what);
   const std::size_t expected = checked_mul(count, h.dtype.size, what, "data size");
-  const std::size_t got = size - h.data_offset;
   TESSERA_CHECK(got >= expected, what << ": truncated data: expected " << expected << " bytes, got " << got);
   TESSERA_CHECK(got == expected, what << ": " << (got - expected) << " bytes after the data (expected " << expected
                                       << " bytes for shape " << Shape(h.shape) << ")");
+  return count;
+}
+
+template <class T>
+Tensor<T> decode_npy(const std::uint8_t* data, std::size_t size, const std::string& what) {
+  const NpyHeader h = read_npy_header(data, size, what);
+  const std::size_t count = check_npy_data_size(h, size - h.data_offset, what);
   Tensor<T> out = Tensor<T>::empty(Shape(h.shape));
   const std::uint8_t* elements = data + h.data_offset;
   if (!h.fortran_order || h.shape.size() < 2) {
@@ -412,6 +417,42 @@ auto naming_function(const char* function, F&& f) -> decltype(f()) {
   }
 }
 
+
+/// A .npy file's bytes, its header read and its declared data size checked against the file's
+/// size before the data is read (a wrong file of any size is refused at once).
+inline Bytes read_npy_file(const std::string& path) {
+  const InputFile file(path);
+  const Bytes start = file.prefix(12);  // magic, version and header length
+  static const std::uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  TESSERA_CHECK(start.size() >= 6 && std::memcmp(start.data(), magic, 6) == 0, path << ": bad magic (not a .npy file)");
+  std::size_t header_size = start.size();  // the version and length fields, read (and checked) as decode reads them
+  if (start.size() >= 10) {
+    const std::size_t length_bytes = start[6] == 1 ? 2 : 4;
+    std::size_t length = 0;
+    for (std::size_t i = 0; i < length_bytes && 8 + i < start.size(); ++i) length |= std::size_t(start[8 + i]) << (8 * i);
+    header_size = std::size_t(std::min<std::uint64_t>(file.size(), 8 + length_bytes + std::uint64_t(length)));
+  }
+  const Bytes head = file.prefix(header_size);
+  const NpyHeader h = read_npy_header(head.data(), head.size(), path);
+  check_npy_data_size(h, file.size() - h.data_offset, path);
+  return file.read_all();
+}
+
+/// A .npz file's bytes, after its last 64 KB are found to end with a zip archive's End of
+/// Central Directory record (a wrong file of any size is refused at once).
+inline Bytes read_npz_file(const std::string& path) {
+  const InputFile file(path);
+  TESSERA_CHECK(file.size() >= zip::end_record_size, path << ": not a zip archive (" << file.size()
+                                                           << " bytes, too small for an End of Central Directory record)");
+  const std::uint64_t tail_size = std::min<std::uint64_t>(file.size(), zip::end_record_size + 0xFFFF);
+  const Bytes tail = file.read(file.size() - tail_size, std::size_t(tail_size));
+  bool found = false;
+  for (std::size_t pos = tail.size() >= zip::end_record_size ? tail.size() - zip::end_record_size + 1 : 0; !found && pos-- > 0;)
+    found = zip::detail::le32(tail, pos) == zip::end_signature && pos + zip::end_record_size + zip::detail::le16(tail, pos + 20) == tail.size();
+  TESSERA_CHECK(found, path << ": not a zip archive (no End of Central Directory record)");
+  return file.read_all();
+}
+
 template <class T>
 void write_npz(const std::string& path, const std::vector<std::pair<std::string, const Tensor<T>*>>& arrays) {
   const std::string what = "save_npz: " + path;
@@ -437,7 +478,7 @@ inline bool is_num_batches_tracked(const std::string& key) {
 /// order, C or Fortran order), converting the values to T and the layout to row-major.
 template <class T>
 Tensor<T> load_npy(const std::string& path) {
-  const Bytes bytes = npy_detail::naming_function("load_npy", [&] { return read_file(path); });
+  const Bytes bytes = npy_detail::naming_function("load_npy", [&] { return npy_detail::read_npy_file(path); });
   return npy_detail::decode_npy<T>(bytes.data(), bytes.size(), "load_npy: " + path);
 }
 
@@ -451,7 +492,7 @@ void save_npy(const std::string& path, const Tensor<T>& tensor) {
 /// Every array of an .npz archive (numpy.savez or savez_compressed), by name without ".npy".
 template <class T>
 std::map<std::string, Tensor<T>> load_npz(const std::string& path) {
-  const Bytes archive = npy_detail::naming_function("load_npz", [&] { return read_file(path); });
+  const Bytes archive = npy_detail::naming_function("load_npz", [&] { return npy_detail::read_npz_file(path); });
   return npy_detail::decode_npz<T>(archive, "load_npz: " + path);
 }
 

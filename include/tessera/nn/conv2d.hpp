@@ -66,7 +66,7 @@ class Conv2D : public Module<T>, public EpilogueLayer<T>, public FoldingLayer<T>
       for (std::size_t i = 0; i < taps; ++i) folded_w.data()[o * taps + i] = scale[o] * weight.value().data()[o * taps + i];
       folded_b[o] = scale[o] * (bias.defined() ? bias.value()[o] : T(0)) + shift[o];
     }
-    return Var<T>(kernels::conv2d_forward(x.value(), folded_w, g, kernels::Epilogue<T>{folded_b.data(), rectifier, max_pool}));
+    return Var<T>(conv2d_inference(x.value(), folded_w, folded_b, g, rectifier, max_pool));
   }
 
   std::string repr() const override {

@@ -72,6 +72,16 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::si
                         });
 }
 
+/// conv2d at inference, without a graph: x ⋆ weight + bias, then the rectifier and a pool × pool
+/// max-pool of stride pool (0: none), each image's output in one pass while it is in cache
+/// (Sequential's folded Conv2D + BatchNorm [+ rectifier [+ MaxPool2D(k)]]). bias: (O) or undefined.
+template <class T>
+Tensor<T> conv2d_inference(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, const ConvGeometry& g,
+                           Rectifier rectifier, std::size_t pool) {
+  TESSERA_CHECK(!grad_enabled(), "conv2d_inference makes no graph; run it under NoGradGuard");
+  return kernels::conv2d_forward(x, weight, g, kernels::Epilogue<T>{bias.defined() ? bias.data() : nullptr, rectifier, pool});
+}
+
 /// Output size of a transposed convolution: (H − 1)·s − 2p + k + output_padding.
 inline std::size_t conv_transpose_output_size(std::size_t in, std::size_t kernel, std::size_t stride,
                                               std::size_t padding, std::size_t output_padding) {

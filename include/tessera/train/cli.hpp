@@ -22,7 +22,9 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <iostream>
+#include <new>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -31,6 +33,8 @@
 
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
+#include "../io/checkpoint.hpp"
+#include "output_folder.hpp"
 
 namespace tessera::train {
 
@@ -52,8 +56,27 @@ struct Options {
   int threads = 0;               // --threads: OpenMP threads; 0 leaves OpenMP's default
   std::string out;               // --out: output directory, created by parse; empty: out/<program>
   std::string resume;            // --resume: checkpoint to continue from; empty: start afresh
+  bool overwrite = false;        // --overwrite: start afresh in an --out that holds a checkpoint
   bool help = false;             // set by --help (usage was printed; the program should exit)
+
+  // Set by Cli::parse:
+  std::string program;                   // the program's name
+  std::vector<std::string> given;        // the flags given on the command line
+  /// Every flag that describes the run (not --resume, --out, --threads, --overwrite) with its
+  /// value, exactly: what a checkpoint records, and a resumed run takes where it is not given.
+  std::vector<std::pair<std::string, std::string>> run_flags;
+  /// Whether the checkpoint of --resume recorded its run's flags.
+  bool resumed_with_flags = false;
+
+  bool was_given(const std::string& flag) const { return std::find(given.begin(), given.end(), flag) != given.end(); }
 };
+
+/// run_flags as one text ("--lr=0.0002\n--seed=0\n..."), as a checkpoint's metadata keeps them.
+inline std::string flags_text(const std::vector<std::pair<std::string, std::string>>& flags) {
+  std::string text;
+  for (const auto& [name, value] : flags) text += name + "=" + value + "\n";
+  return text;
+}
 
 /// A constraint on a numeric flag's value, checked as it is parsed.
 enum class Require { any, non_negative, positive };
@@ -113,6 +136,15 @@ std::string show(const T& value) {
   os << std::boolalpha << value;
   return os.str();
 }
+/// The exact text of a value, which parse_value reads back to the same value: what a
+/// checkpoint records of a flag.
+template <class T>
+std::string exact(const T& value) {
+  if constexpr (std::is_floating_point_v<T>)
+    return exact_number_text(double(value));
+  else
+    return show(value);
+}
 
 /// Levenshtein distance, to suggest the flag that was probably meant.
 inline std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -146,7 +178,7 @@ class Cli {
     Options& o = options_;
     add_flag("--data", "DIR", "image folder with one subfolder per class",
              [&o] { return o.data.empty() ? std::string("built-in procedural textures") : o.data; },
-             [&o](const std::string& v) { o.data = v; });
+             [&o](const std::string& v) { o.data = v; }, [&o] { return o.data; });
     add("--image-size", o.image_size, "side of the square training images, in pixels", Require::positive);
     add("--epochs", o.epochs, "epochs to train");
     add("--batch", o.batch, "images per training step", Require::positive);
@@ -155,6 +187,16 @@ class Cli {
     add("--threads", o.threads, "OpenMP threads; 0 leaves OpenMP's default (OMP_NUM_THREADS, or all cores)", Require::non_negative);
     add("--out", o.out, "output directory, created if missing", "DIR");
     add("--resume", o.resume, "checkpoint to continue training from", "CHECKPOINT");
+    add("--overwrite", o.overwrite, "start afresh in an --out that holds a checkpoint (its files are replaced as they are written)");
+    may_change_on_resume({"--data", "--epochs", "--lr"});
+    for (const char* flag : {"--threads", "--out", "--resume", "--overwrite"}) find_mutable(flag).kind = Kind::run_local;
+  }
+
+  /// Flags whose value a resumed run may change (each change is printed in one line). The
+  /// others keep the value the checkpoint's run was made with: a resumed run takes it where
+  /// the flag is not given, and refuses another (the architecture, the seed, the batch size).
+  void may_change_on_resume(std::initializer_list<const char*> flags) {
+    for (const char* flag : flags) find_mutable(flag).kind = Kind::may_change;
   }
 
   /// Registers an example's own flag, bound to `value`, whose current value is the default
@@ -167,7 +209,9 @@ class Cli {
   void add(const std::string& flag, T& value, const std::string& help, const std::string& value_name,
            Require require = Require::any) {
     add_flag(flag, std::is_same_v<T, bool> ? "" : value_name, help, [&value] { return detail::show(value); },
-             [&value, flag, require](const std::string& text) { value = detail::parse_value<T>(flag, text, require); });
+             [&value, flag, require](const std::string& text) { value = detail::parse_value<T>(flag, text, require); },
+             [&value] { return detail::exact(value); },
+             [flag](const std::string& text) { return detail::show(detail::parse_value<T>(flag, text)); });
   }
 
   /// Parses argv[1..argc). On --help (or -h) anywhere, prints usage() to `help_out`, sets
@@ -200,8 +244,14 @@ class Cli {
         flag.set(args[++i]);
       else
         throw UsageError(name + ": missing value");
+      if (!options_.was_given(name)) options_.given.push_back(name);
     }
+    options_.program = program_;
+    if (!options_.resume.empty()) continue_run();
     apply();
+    options_.run_flags.clear();
+    for (const Flag& f : flags_)
+      if (f.kind != Kind::run_local) options_.run_flags.emplace_back(f.name, f.exact());
   }
 
   /// Every flag with its value name, help and current value (before parse: the default).
@@ -223,10 +273,16 @@ class Cli {
   const std::string& program() const { return program_; }
 
  private:
+  /// What a flag is to a resumed run: part of the run that it keeps, part it may change, or of
+  /// this process only (not recorded).
+  enum class Kind { kept, may_change, run_local };
   struct Flag {
     std::string name, value_name, help;          // value_name empty: a switch (bool)
     std::function<std::string()> show_default;  // the current value, as usage() shows it
     std::function<void(const std::string&)> set;
+    std::function<std::string()> exact;          // the current value, exactly (what a checkpoint records)
+    std::function<std::string(const std::string&)> shown;  // an exact text as usage() would show it
+    Kind kind = Kind::kept;
   };
 
   template <class T>
@@ -240,12 +296,55 @@ class Cli {
   static std::string label(const Flag& f) { return f.value_name.empty() ? f.name : f.name + " " + f.value_name; }
 
   void add_flag(const std::string& name, const std::string& value_name, const std::string& help,
-                std::function<std::string()> show_default, std::function<void(const std::string&)> set) {
+                std::function<std::string()> show_default, std::function<void(const std::string&)> set,
+                std::function<std::string()> exact = {}, std::function<std::string(const std::string&)> shown = {}) {
     TESSERA_CHECK(detail::starts_with(name, "--") && name.size() > 2 && name.find('=') == std::string::npos,
                   "Cli::add: flag '" << name << "' must look like --name");
     TESSERA_CHECK(name != "--help" && std::none_of(flags_.begin(), flags_.end(), [&](const Flag& f) { return f.name == name; }),
                   "Cli::add: flag " << name << " is already defined");
-    flags_.push_back({name, value_name, help, std::move(show_default), std::move(set)});
+    if (!exact) exact = show_default;
+    if (!shown) shown = [](const std::string& text) { return text; };
+    flags_.push_back({name, value_name, help, std::move(show_default), std::move(set), std::move(exact), std::move(shown)});
+  }
+
+  Flag& find_mutable(const std::string& name) {
+    for (Flag& f : flags_)
+      if (f.name == name) return f;
+    TESSERA_FAIL("Cli: no flag " << name);
+  }
+
+  /// --resume: the checkpoint's run's flags apply where this command line gives none; a flag
+  /// given with another value is a change, printed where the flag may change and refused where
+  /// the run keeps it.
+  void continue_run() {
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(options_.resume, error))
+      throw UsageError("--resume: no such file '" + options_.resume + "'" +
+                       (error && error != std::errc::no_such_file_or_directory ? ": " + error.message() : std::string()));
+    const io::TrainingState state = io::read_checkpoint_state(options_.resume);
+    const auto recorded = state.metadata.find("flags");
+    options_.resumed_with_flags = recorded != state.metadata.end();
+    if (!options_.resumed_with_flags) return;  // an older checkpoint: the flags as given
+    std::istringstream lines(recorded->second);
+    for (std::string line; std::getline(lines, line);) {
+      const auto equals = line.find('=');
+      if (equals == std::string::npos) continue;
+      const std::string name = line.substr(0, equals), value = line.substr(equals + 1);
+      const auto f = std::find_if(flags_.begin(), flags_.end(), [&](const Flag& flag) { return flag.name == name; });
+      if (f == flags_.end() || f->kind == Kind::run_local) continue;  // a flag this program no longer has
+      if (!options_.was_given(name)) {
+        f->set(value);
+        continue;
+      }
+      if (f->exact() == value) continue;
+      const std::string before = f->shown(value);
+      if (f->kind == Kind::may_change) {
+        std::cout << "resume: " << name << " " << f->show_default() << " (the checkpoint's run used " << before << ")\n";
+        continue;
+      }
+      throw UsageError(name + " " + f->show_default() + ": the checkpoint's run used " + before +
+                       ", which a resumed run keeps; start a new run (another --out, or --overwrite) to change it");
+    }
   }
 
   const Flag& find(const std::string& name) const {
@@ -259,7 +358,7 @@ class Cli {
   }
 
   /// What the common flags do beyond setting a variable.
-  void apply() const {
+  void apply() {
     // the error_code overloads: a name the system refuses (too long, say) is a usage error too
     std::error_code error;
     auto reason = [&error] {  // beyond "it is not there"
@@ -267,33 +366,41 @@ class Cli {
     };
     if (!options_.data.empty() && !std::filesystem::is_directory(options_.data, error))
       throw UsageError("--data: '" + options_.data + "' is not a directory" + reason());
-    if (!options_.resume.empty() && !std::filesystem::is_regular_file(options_.resume, error))
-      throw UsageError("--resume: no such file '" + options_.resume + "'" + reason());
+    if (options_.threads > 1024)  // OpenMP would try to start them all, and abort
+      throw UsageError("--threads: at most 1024, got " + std::to_string(options_.threads));
     if (options_.out.empty()) throw UsageError("--out: expected a directory, got ''");
     std::filesystem::create_directories(options_.out, error);
     if (error || !std::filesystem::is_directory(options_.out, error))
       throw UsageError("--out: cannot create directory '" + options_.out + "': " +
                        (error ? error.message() : std::string("a file is in the way")));
-    if (options_.threads > 1024)  // OpenMP would try to start them all, and abort
-      throw UsageError("--threads: at most 1024, got " + std::to_string(options_.threads));
+    folder_ = OutputFolder::lock<UsageError>(options_.out);
+    const std::string checkpoint = options_.out + "/checkpoint.tsr";
+    if (options_.resume.empty() && !options_.overwrite && std::filesystem::exists(checkpoint, error))
+      throw UsageError("--out: " + options_.out + " already holds a run (checkpoint.tsr); continue it with --resume " +
+                       checkpoint + ", or start afresh with --overwrite");
     if (options_.threads > 0) set_num_threads(options_.threads);
   }
 
   std::string program_, description_;
   Options& options_;
   std::vector<Flag> flags_;
+  OutputFolder folder_;  // --out, locked for as long as the Cli lives (the run)
 };
 
 /// Runs an example's body, turning what it throws into one line on `err` prefixed with the
 /// program's name ("dcgan: --epochs: expected a non-negative integer, got '3x'") and an exit
-/// code: 2 for a tessera::Error (a UsageError included: bad flags, bad data, bad files),
-/// 1 for any other exception.
+/// code: 2 for a tessera::Error (a UsageError included: bad flags, bad data, bad files, the
+/// memory budget) and for running out of memory, 1 for any other exception.
 inline int run_example(int argc, char** argv, const std::function<int(int, char**)>& body, std::ostream& err = std::cerr) {
   const std::string name = argc > 0 && argv[0] ? std::filesystem::path(argv[0]).filename().string() : "example";
   try {
     return body(argc, argv);
   } catch (const Error& e) {
     err << name << ": " << e.what() << std::endl;
+    return 2;
+  } catch (const std::bad_alloc&) {
+    err << name << ": out of memory (the system refused an allocation); use smaller batches or images, or set "
+        << "TESSERA_MEMORY_LIMIT to be told before the system runs out" << std::endl;
     return 2;
   } catch (const std::exception& e) {
     err << name << ": " << e.what() << std::endl;

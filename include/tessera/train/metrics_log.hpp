@@ -93,12 +93,7 @@ class MetricsLog {
 
  private:
   /// Shortest round-trip form (std::to_chars); NaN as an empty cell, infinities as inf, -inf.
-  static std::string number(double v) {
-    if (std::isnan(v)) return "";
-    char buffer[32];
-    const auto result = std::to_chars(buffer, buffer + sizeof buffer, v);
-    return std::string(buffer, result.ptr);
-  }
+  static std::string number(double v) { return std::isnan(v) ? "" : exact_number_text(v); }
 
   void set_columns(const Values& values) {
     TESSERA_CHECK(!values.empty(), "MetricsLog: the first row of " << path_ << " has no values; its names fix the columns");

@@ -19,12 +19,14 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -114,6 +116,31 @@ class ProgressBar {
     return std::numeric_limits<double>::quiet_NaN();
   }
 
+  /// The epoch's sums so far as text that restore_sums() reads back exactly: a checkpoint saved
+  /// mid-epoch keeps them, so that the means of an epoch resumed mid-way cover all of it.
+  std::string saved_sums() const {
+    std::string text;
+    for (const Sum& s : sums_)
+      text += s.name + '\t' + exact_number_text(s.sum) + '\t' + exact_number_text(s.weight) + '\t' +
+              exact_number_text(s.plain_sum) + '\t' + std::to_string(s.count) + '\n';
+    return text;
+  }
+  /// After start_epoch: the sums of saved_sums(), to which this epoch's steps add. An Error for
+  /// text saved_sums() did not write.
+  void restore_sums(const std::string& saved) {
+    std::istringstream lines(saved);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream fields(line);
+      Sum s;
+      std::string sum, weight, plain_sum;
+      TESSERA_CHECK(std::getline(fields, s.name, '\t') && std::getline(fields, sum, '\t') && std::getline(fields, weight, '\t') &&
+                        std::getline(fields, plain_sum, '\t') && (fields >> s.count),
+                    "ProgressBar: cannot read the saved sums line '" << line << "'");
+      s.sum = parse_number(sum), s.weight = parse_number(weight), s.plain_sum = parse_number(plain_sum);
+      sums_.push_back(std::move(s));
+    }
+  }
+
   std::size_t steps() const { return steps_; }    ///< steps done this epoch
   std::size_t images() const { return images_; }  ///< images seen this epoch
   /// Seconds from start_epoch to end_epoch (or to the last update while the epoch runs).
@@ -130,6 +157,13 @@ class ProgressBar {
     double sum = 0, weight = 0, plain_sum = 0;  // plain_sum: unweighted, for steps of 0 images
     std::size_t count = 0;
   };
+
+  static double parse_number(const std::string& text) {
+    double value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    TESSERA_CHECK(error == std::errc() && end == text.data() + text.size(), "ProgressBar: '" << text << "' is not a number");
+    return value;
+  }
 
   /// The file descriptor behind `out` if it is a terminal, else −1.
   static int terminal_fd(const std::ostream& out) {

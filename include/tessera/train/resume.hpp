@@ -24,10 +24,15 @@ struct Position {
 /// loading it into every component of `checkpoint` (an Error, with nothing changed, if it
 /// does not fit). Checkpoints saved at an epoch's end say (next epoch, 0); an interrupted run
 /// saves the middle of an epoch (see interrupt.hpp).
+///
+/// The optimizers' learning rates are those the flags set (a changed --lr applies) where the
+/// checkpoint recorded its run's flags or --lr is given; else the checkpoint's.
 template <class T>
 Position resume(io::Checkpoint<T>& checkpoint, const Options& opt) {
   if (opt.resume.empty()) return {};
+  checkpoint.restore_learning_rates = !(opt.resumed_with_flags || opt.was_given("--lr"));
   checkpoint.load(opt.resume);
+  checkpoint.restore_learning_rates = true;
   const Position at{checkpoint.state.epoch, checkpoint.state.step};
   std::cout << "resuming from " << opt.resume << " at epoch " << at.epoch + 1 << ", step " << at.step << '\n';
   return at;
