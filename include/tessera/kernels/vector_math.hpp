@@ -62,7 +62,7 @@ inline float tanh_float(float x) {
                      a2 * (-17.f / 315 +
                            a2 * (62.f / 2835 +
                                  a2 * (-1382.f / 155925 +
-                                       a2 * (21844.f / 6081075 + a2 * (-929569.f / 638512875 + a2 * (6404582.f / 10854718875))))))));
+                                       a2 * (21844.f / 6081075.f + a2 * (-929569.f / 638512875.f + a2 * (6404582.f / 10854718875.f))))))));
   const float e = exp_float_small_range(2.f * (a < 10.f ? a : 10.f));
   const float closed = 1.f - 2.f / (e + 1.f);
   const float magnitude = a < 0.55f ? series : closed;
