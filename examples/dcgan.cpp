@@ -6,86 +6,56 @@
 //   dcgan                     # 32x32 RGB procedural textures: 6 epochs, 2 minutes on 2 cores,
 //                             # rough texture patches; --epochs 32: stripes, waves, bricks, clouds
 //   dcgan --data textures/ --image-size 64 --epochs 50
-//   dcgan --classifier tc32/classifier.tsr   # a Fréchet distance (texture_classifier --image-size 32 --out tc32)
-//   dcgan --samples 16384 --epochs 8 --diff-augment   # the README's measured run: distance 189 → 35
+//   dcgan --classifier tc32/classifier.tsr   # Fréchet distance, precision, recall (texture_classifier --image-size 32 --out tc32)
+//   dcgan --recipe sngan      # spectral norm, hinge loss, TTUR, EMA (train/gan_flags.hpp)
+//   dcgan --data faces/ --channels 1         # gray images: one channel in and out
 #include <tessera/tessera.hpp>
 
 #include <iostream>
 #include <memory>
 namespace ts = tessera;
 
-// The Fréchet distance between a trained texture classifier's features of 2048 real and 2048
-// generated images (FID with a texture CNN in place of Inception; fewer images bias it upwards).
-struct ClassifierFid {
-  static constexpr std::size_t images = 2048, chunk = 256;
-  std::shared_ptr<ts::models::TextureClassifier<float>> net;
-  ts::metrics::FeatureStats real;
-  // Features of images in [0, 1], `chunk` at a time, from next(k) for chunk k
-  template <class Next>
-  ts::metrics::FeatureStats stats(Next&& next) {
-    ts::models::EvalMode<float> inference(*net);
-    std::vector<ts::Var<float>> features;
-    for (std::size_t k = 0; k < images / chunk; ++k) features.push_back(net->features(ts::Var<float>(next(k))));
-    return ts::metrics::feature_stats(ts::concat(features, 0).value());
-  }
-  double of(ts::models::GanTrainer<float>& trainer, std::uint64_t seed) {
-    ts::Rng z(seed);  // the same z every time, apart from the training noise
-    return ts::metrics::frechet_distance(real, stats([&](std::size_t) {
-      ts::Tensor<float> images = trainer.sample(chunk, {}, z);
-      for (float& v : images) v = 0.5f * (v + 1);  // tanh range → the [0, 1] the classifier saw
-      return images;
-    }));
-  }
-};
-
 int train(int argc, char** argv) {
   ts::train::Options opt;
   opt.image_size = 32;
   opt.epochs = 6;
   opt.batch = 16;  // more, smaller steps: what a GAN's first minutes need most
-  opt.lr = 2e-4;
+  opt.lr = 0;      // the recipe's
   std::size_t samples = 4096, latent = 100;
-  ts::models::GanTrainerOptions settings;
-  double lr_d = 0;
+  ts::train::GanFlags gan_flags;
   std::string classifier;
   ts::train::Cli cli("dcgan", "Trains a DCGAN on textures and writes sample grids, metrics and checkpoints.", opt);
   cli.add("--samples", samples, "procedural textures to train on (without --data)", ts::train::Require::positive);
   cli.add("--latent", latent, "size of the noise vector z", ts::train::Require::positive);
-  cli.add("--label-smoothing", settings.label_smoothing, "one-sided: the discriminator's target for real images is 0.9");
-  cli.add("--lr-d", lr_d, "the discriminator's learning rate (0: --lr)", ts::train::Require::non_negative);
-  cli.add("--clip-grad-norm", settings.clip_grad_norm, "clip each network's gradient norm to this (0: off)",
-          ts::train::Require::non_negative);
-  cli.add("--diff-augment", settings.diff_augment, "the discriminator sees real and fake images randomly shifted and cut out");
-  cli.add("--average", settings.average_decay, "samples come from an exponential moving average of G with this decay (0: off)");
+  gan_flags.add_to(cli);  // --recipe, --loss, --lr-d, --diff-augment, ...; --lr 0: the recipe's
   cli.add("--classifier", classifier,
-          "texture_classifier checkpoint (same data and --image-size): report the Fréchet distance of its features "
-          "between samples and real images",
+          "texture_classifier checkpoint (same data and --image-size): report the Fréchet distance, precision and "
+          "recall of its features between samples and real images",
           "CHECKPOINT");
-  cli.may_change_on_resume({"--label-smoothing", "--lr-d", "--clip-grad-norm", "--diff-augment", "--classifier"});
+  cli.may_change_on_resume({"--classifier"});
   cli.parse(argc, argv);
   if (opt.help) return 0;
   ts::manual_seed(opt.seed);
+  const ts::train::GanRecipe recipe = gan_flags.resolve(opt);
 
-  // Data: images in [0, 1], (3, S, S)
+  // Data: images in [0, 1], (C, S, S)
   const auto data = ts::train::open_dataset(opt, samples);
   ts::data::DataLoader loader(*data, ts::train::training_batches(opt));
 
-  // The model: G and D as in the Keras DCGAN example, trained as in the PyTorch tutorial
-  ts::models::Dcgan<float> gan({opt.image_size, 3, latent});
-  settings.lr_g = opt.lr;
-  settings.lr_d = lr_d > 0 ? lr_d : opt.lr;
-  ts::models::GanTrainer<float> trainer(gan, settings);
+  // The model: G and D as in the Keras DCGAN example (SNGAN's D with --recipe sngan)
+  ts::models::DcganConfig config{opt.image_size, ts::train::channels_of(*data), latent};
+  config.spectral_norm = recipe.spectral_norm, config.minibatch_std = recipe.minibatch_std, config.dropout = recipe.dropout;
+  ts::models::Dcgan<float> gan(config);
+  ts::models::GanTrainer<float> trainer(gan, recipe.trainer);
   ts::Rng noise(opt.seed + 1);  // every step's z
   ts::Rng fixed_noise_rng(opt.seed + 2);
   const ts::Tensor<float> fixed_z = ts::Tensor<float>::randn({64, latent}, fixed_noise_rng);
   std::cout << gan.repr() << '\n';
 
-  ClassifierFid fid;
-  if (!classifier.empty()) {
-    fid.net = ts::models::load_texture_classifier(classifier, data->classes().size(), 3);
-    ts::data::DataLoader first(*data, ts::train::in_order({}, ClassifierFid::chunk));  // the first 2048 images
-    fid.real = fid.stats([&](std::size_t k) { return first.batch(0, k % first.batches_per_epoch()).images; });
-  }
+  std::unique_ptr<ts::train::GanJudge> judge;  // a trained texture classifier's view of the samples
+  if (!classifier.empty())
+    judge = std::make_unique<ts::train::GanJudge>(
+        ts::models::load_texture_classifier(classifier, data->classes().size(), config.channels), *data, /*conditional=*/false);
 
   // Everything a bit-identical continuation needs
   ts::io::Checkpoint<float> checkpoint;
@@ -93,7 +63,9 @@ int train(int argc, char** argv) {
   checkpoint.add("noise", noise).add("dropout_rng", ts::default_rng());
   ts::train::EpochLoop<float> loop(checkpoint, opt);  // --resume, progress, Ctrl-C, metrics.csv, checkpoints
   loop.plot("loss.png", "DCGAN", {"loss_d", "loss_g"});
-  if (fid.net && loop.at_start()) std::cout << "classifier Fréchet distance at initialisation " << fid.of(trainer, opt.seed + 3) << '\n';
+  if (judge) loop.plot("quality.png", "samples against real images", {"precision", "recall"});
+  if (judge && loop.at_start())
+    std::cout << "classifier Fréchet distance at initialisation " << judge->judge(trainer, opt.seed + 3)[0].second << '\n';
 
   const int status = loop.run(
       loader,
@@ -103,9 +75,11 @@ int train(int argc, char** argv) {
       },
       [&](std::size_t epoch, ts::train::Values& row) {
         ts::train::save_epoch_samples(trainer.sample(fixed_z), opt.out, epoch, 8, {-1.f, 1.f});
-        if (!fid.net) return;
-        row.emplace_back("classifier_fid", fid.of(trainer, opt.seed + 3));
-        std::cout << "classifier Fréchet distance " << row.back().second << '\n';
+        if (!judge) return;
+        for (const auto& [name, value] : judge->judge(trainer, opt.seed + 3)) {
+          row.emplace_back(name, value);
+          std::cout << "  " << name << " " << value << '\n';
+        }
       });
   if (status != 0 || !loop.trained()) return status;  // interrupted (checkpoint saved), or nothing to train
   std::cout << "samples: " << opt.out << "/samples.png (per epoch: samples_epoch_NNN.png), losses: " << opt.out

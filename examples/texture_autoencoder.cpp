@@ -66,7 +66,8 @@ int train(int argc, char** argv) {
   ts::data::DataLoader loader(*data, batches);
   const TestSet test = make_test_set(ts::data::DataLoader(*data, ts::train::in_order(split.val, split.val.size())), opt.seed + 1);
 
-  ts::models::TextureAutoencoder<float> model(3, opt.image_size, bottleneck);
+  const std::size_t channels = ts::train::channels_of(*data);
+  ts::models::TextureAutoencoder<float> model(channels, opt.image_size, bottleneck);
   ts::optim::Adam<float> optimizer(model.parameters(), opt.lr);
   std::cout << model.repr() << "; training on " << split.train.size() << " images, testing on " << split.val.size() << '\n';
 
@@ -98,9 +99,10 @@ int train(int argc, char** argv) {
         std::cout << "  anomaly AUROC " << row.back().second << '\n';
         // 8 held-out images, the same with defects, and the defects' anomaly maps
         const std::size_t n = std::min<std::size_t>(8, test.clean.size(0));
-        const ts::Var<float> clean = ts::slice(ts::Var<float>(test.clean), 0, n);
-        const ts::Var<float> defective = ts::slice(ts::Var<float>(test.defective), 0, n);
-        const ts::Var<float> colored(heat(model.anomaly_map(defective.value(), smoothing)));
+        auto rgb = [](const ts::Var<float>& x) { return x.shape()[1] == 1 ? ts::concat<float>({x, x, x}, 1) : x; };  // beside the heat maps
+        const ts::Var<float> clean = rgb(ts::slice(ts::Var<float>(test.clean), 0, n));
+        const ts::Var<float> defective = rgb(ts::slice(ts::Var<float>(test.defective), 0, n));
+        const ts::Var<float> colored(heat(model.anomaly_map(ts::slice(ts::Var<float>(test.defective), 0, n).value(), smoothing)));
         ts::io::save_image_grid(ts::concat<float>({clean, defective, colored}, 0).value(), opt.out + "/anomaly_maps.png", n);
       });
   if (status != 0 || !loop.trained()) return status;  // interrupted (checkpoint saved), or nothing to train

@@ -32,7 +32,7 @@ int train(int argc, char** argv) {
   ts::manual_seed(opt.seed);
   if (crop == 0) crop = std::max<std::size_t>(8, opt.image_size * 3 / 4);
 
-  // Data: (3, S, S) images in [0, 1]; the split is a function of the seed
+  // Data: (C, S, S) images in [0, 1]; the split is a function of the seed
   const auto data = ts::train::open_dataset(opt, samples);
   const std::size_t classes = data->classes().size();
   TESSERA_CHECK(classes >= 2, "--data: " << opt.data << " has " << classes << " class folder; a classifier needs at least 2");
@@ -44,7 +44,8 @@ int train(int argc, char** argv) {
   ts::data::DataLoader loader(*data, batches);
   ts::data::DataLoader test_loader(*data, ts::train::in_order(split.val, 100));  // whole images: the model pools globally
 
-  ts::models::TextureClassifier<float> model(classes, 3);
+  const std::size_t channels = ts::train::channels_of(*data);
+  ts::models::TextureClassifier<float> model(classes, channels);
   ts::optim::Adam<float> optimizer(model.parameters(), opt.lr);
   std::cout << model.repr() << ", " << model.parameters().size() << " parameter tensors; training on " << split.train.size()
             << " images (" << crop << "x" << crop << " crops), testing on " << split.val.size() << '\n';
@@ -80,7 +81,7 @@ int train(int argc, char** argv) {
   const auto recall = test.confusion.recall();
   for (std::size_t k = 0; k < classes; ++k) std::cout << "  " << data->classes()[k] << ": recall " << recall[k] << '\n';
   std::cout << "confusion matrix: " << opt.out << "/confusion.csv, classifier: " << opt.out << "/classifier.tsr (load with "
-            << "models::load_texture_classifier(path, " << classes << ", 3)), metrics: " << opt.out << "/metrics.csv\n";
+            << "models::load_texture_classifier(path, " << classes << ", " << channels << ")), metrics: " << opt.out << "/metrics.csv\n";
   std::cout << "test accuracy: " << test.accuracy << std::endl;
   return 0;
 }

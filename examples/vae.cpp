@@ -59,6 +59,7 @@ int train(int argc, char** argv) {
 
   ts::models::VaeConfig config;
   config.image_size = opt.image_size;
+  config.channels = ts::train::channels_of(*data);
   config.latent = latent;
   config.beta = beta;
   config.reconstruction = mse ? ts::models::Reconstruction::mse : ts::models::Reconstruction::bce;

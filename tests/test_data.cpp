@@ -379,7 +379,7 @@ TEST_CASE("ImageFolder: errors for unusable roots", "[data]") {
   CHECK_THROWS_WITH(data::ImageFolder(dir.path.string()), Catch::Contains("no readable images in 1 class folders"));
   data::ImageFolderOptions options;
   options.channels = 5;
-  CHECK_THROWS_WITH(data::ImageFolder(dir.path.string(), options), Catch::Contains("channels must be 1, 2, 3 or 4"));
+  CHECK_THROWS_WITH(data::ImageFolder(dir.path.string(), options), Catch::Contains("channels must be 0 (the data's own), 1, 2, 3 or 4"));
 }
 
 // ---- idx (MNIST) ---------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 #include "gradcheck.hpp"
 
 #include <tessera/metrics/classification.hpp>
+#include <tessera/metrics/diversity.hpp>
 #include <tessera/metrics/frechet.hpp>
+#include <tessera/metrics/precision_recall.hpp>
 
 #include <Eigen/Eigenvalues>
 #include <Eigen/QR>
@@ -227,4 +229,50 @@ TEST_CASE("frechet_distance: errors", "[metrics]") {
         "feature_stats: features (1, 3): a covariance needs at least 2 samples");
   const auto three = metrics::feature_stats(Tensor<double>({2, 3})), four = metrics::feature_stats(Tensor<double>({2, 4}));
   CHECK(error_of([&] { metrics::frechet_distance(three, four); }) == "frechet_distance: statistics of width 3 and 4 differ");
+}
+
+// ---- precision, recall and diversity of generated samples ---------------------------------------------
+
+TEST_CASE("precision and recall: identical sets 1 and 1, disjoint sets 0 and 0, a collapsed generator precise but without recall",
+          "[metrics][precision_recall]") {
+  Rng rng(51);
+  const Tensor<double> real = Tensor<double>::randn({200, 8}, rng);
+  const auto same = metrics::precision_recall(real, real);
+  CHECK(same.precision == 1.0);
+  CHECK(same.recall == 1.0);
+  Tensor<double> far = real;
+  for (double& v : far) v += 100.0;
+  const auto disjoint = metrics::precision_recall(real, far);
+  CHECK(disjoint.precision == 0.0);
+  CHECK(disjoint.recall == 0.0);
+  // 200 copies of five real points, each nudged: all inside the real manifold, covering little of it
+  Tensor<double> collapsed = Tensor<double>::empty({200, 8});
+  for (std::size_t i = 0; i < 200; ++i)
+    for (std::size_t j = 0; j < 8; ++j) collapsed.at(i, j) = real.at(i % 5, j) + 1e-3 * rng.normal();
+  const auto mode_collapse = metrics::precision_recall(real, collapsed);
+  CHECK(mode_collapse.precision == 1.0);
+  CHECK(mode_collapse.recall < 0.1);
+  // by hand, k = 1 on a line: real {0, 1, 2, 3} (each radius 1), generated {0.5, 1.5, 10, 11}
+  // (each radius 1): 0.5 and 1.5 lie within 1 of a real point, 10 and 11 do not; real 0, 1, 2
+  // lie within 1 of 0.5 or 1.5, 3 does not
+  const Tensor<double> line_real({4, 1}, {0, 1, 2, 3}), line_generated({4, 1}, {0.5, 1.5, 10, 11});
+  const auto line = metrics::precision_recall(line_real, line_generated, 1);
+  CHECK(line.precision == 0.5);
+  CHECK(line.recall == 0.75);
+  CHECK_THROWS_WITH(metrics::precision_recall(line_real, line_generated, 4), Catch::Contains("needs more than k rows"));
+}
+
+TEST_CASE("intra-class diversity: generated as varied as the real images 1, one image per class 0", "[metrics][diversity]") {
+  Rng rng(52);
+  const Tensor<double> real = Tensor<double>::randn({40, 6}, rng);
+  std::vector<std::int64_t> labels;
+  for (std::size_t i = 0; i < 40; ++i) labels.push_back(std::int64_t(i % 4));
+  CHECK(metrics::intra_class_diversity(real, labels, real, labels) == Approx(1.0));
+  Tensor<double> one_per_class = Tensor<double>::empty({40, 6});
+  for (std::size_t i = 0; i < 40; ++i)
+    for (std::size_t j = 0; j < 6; ++j) one_per_class.at(i, j) = real.at(i % 4, j);
+  CHECK(metrics::intra_class_diversity(real, labels, one_per_class, labels) == 0.0);
+  // pairwise distances by hand: 0, 3, 4 on a line → mean of 3, 4, 1 = 8 / 3
+  CHECK(metrics::mean_pairwise_distance(Tensor<double>({3, 1}, {0, 3, 4}), {0, 1, 2}) == Approx(8.0 / 3));
+  CHECK_THROWS_WITH(metrics::intra_class_diversity(real, labels, real, std::vector<std::int64_t>(40, 7)), Catch::Contains("no class"));
 }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/SVD>
+
 using namespace tessera;
 using tessera::testing::away_from_zero;
 using tessera::testing::check_gradients;
@@ -1395,4 +1397,139 @@ TEST_CASE("clip_grad_norm_ and clip_grad_value_ as torch.nn.utils", "[nn][optim]
         "clip_grad_norm_: the gradients' total norm is NaN; no gradient was clipped");
   CHECK(a.grad()[0] == 3.0);
   CHECK_THROWS_WITH(optim::clip_grad_value_<double>({a}, -1.0), Catch::Contains("clip_value must be non-negative"));
+}
+
+// ---- spectral normalisation, conditional BatchNorm, the minibatch spread ----------------------------
+
+namespace {
+/// The largest singular value of the (rows × cols) matrix `at(i, j)` reads, by Eigen's SVD.
+template <class At>
+double largest_singular_value(std::size_t rows, std::size_t cols, At at) {
+  Eigen::MatrixXd m(rows, cols);
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t j = 0; j < cols; ++j) m(Eigen::Index(i), Eigen::Index(j)) = at(i, j);
+  return Eigen::JacobiSVD<Eigen::MatrixXd>(m).singularValues()(0);
+}
+/// σ the layer divides by now: weight_orig / weight, read off one entry.
+template <class Layer>
+double sigma_of(Layer& layer) {
+  const auto orig = layer.named_parameters();
+  for (const auto& [name, p] : orig)
+    if (name == "weight_orig") return double(p.value()[0]) / double(layer.weight.value()[0]);
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("spectral_norm: PyTorch's names, power iterations in training only, σ the largest singular value", "[nn][spectral_norm]") {
+  manual_seed(31);
+  nn::Dense<double> dense(5, 8);  // W (8, 5)
+  const Tensor<double> w = dense.weight.value();
+  nn::spectral_norm(dense);
+  std::vector<std::string> names;
+  for (const auto& [name, p] : dense.named_parameters()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"bias", "weight_orig"});
+  std::vector<std::string> buffers;
+  for (const auto& [name, b] : dense.named_buffers()) buffers.push_back(name + " " + std::to_string(b.size()));
+  CHECK(buffers == std::vector<std::string>{"weight_u 8", "weight_v 5"});
+  const double sigma = largest_singular_value(8, 5, [&](std::size_t i, std::size_t j) { return w[i * 5 + j]; });
+  const Var<double> x(Tensor<double>::ones({2, 5}));
+  for (int step = 0; step < 100; ++step) dense.forward(x);  // a power iteration per training forward
+  CHECK(sigma_of(dense) == Approx(sigma).epsilon(1e-6));
+  // eval: the stored estimate, u and v unchanged
+  const Tensor<double> u = dense.named_buffers()[0].second;
+  dense.eval();
+  dense.forward(x);
+  CHECK(dense.named_buffers()[0].second.to_vector() == u.to_vector());
+  CHECK(sigma_of(dense) == Approx(sigma).epsilon(1e-6));
+
+  // a transposed convolution's weight (in, out, k, k) read along its second axis (PyTorch's dim 1)
+  nn::Conv2DTranspose<double> deconv(3, 4, 2, 2);
+  const Tensor<double> wt = deconv.weight.value();
+  nn::spectral_norm(deconv);
+  CHECK(deconv.named_buffers()[0].second.size() == 4);   // u: the output channels
+  CHECK(deconv.named_buffers()[1].second.size() == 12);  // v: input channels × 2 × 2
+  for (int step = 0; step < 200; ++step) deconv.forward(Var<double>(Tensor<double>::ones({1, 3, 2, 2})));
+  const double sigma_t = largest_singular_value(4, 12, [&](std::size_t o, std::size_t j) { return wt[((j / 4) * 4 + o) * 4 + j % 4]; });
+  CHECK(sigma_of(deconv) == Approx(sigma_t).epsilon(1e-6));
+}
+
+TEST_CASE("spectral_norm: gradients through the normalisation, for Dense, Conv2D, Conv2DTranspose and Embedding", "[nn][spectral_norm][gradcheck]") {
+  manual_seed(32);
+  Rng rng(32);
+  // in eval mode u and v stay as they are, so the layer is a function of weight_orig: the
+  // gradient flows through W and through σ = uᵀ W v
+  auto check = [&](const std::string& what, nn::Module<double>& layer, const Tensor<double>& input) {
+    for (int i = 0; i < 3; ++i) layer.forward(Var<double>(input));  // some power iterations first
+    layer.eval();
+    check_module_gradients(what, layer, input);
+  };
+  nn::Dense<double> dense(4, 3);
+  nn::spectral_norm(dense);
+  check("Dense + spectral_norm", dense, Tensor<double>::randn({2, 4}, rng));
+  nn::Conv2D<double> conv(2, 3, 3, 1, 1);
+  nn::spectral_norm(conv);
+  check("Conv2D + spectral_norm", conv, Tensor<double>::randn({2, 2, 4, 4}, rng));
+  nn::Conv2DTranspose<double> deconv(2, 3, 4, 2, 1);
+  nn::spectral_norm(deconv);
+  check("Conv2DTranspose + spectral_norm", deconv, Tensor<double>::randn({1, 2, 3, 3}, rng));
+  nn::Embedding<double> embed(5, 4);
+  nn::spectral_norm(embed);
+  embed.eval();
+  check_gradients("Embedding + spectral_norm", {embed.named_parameters()[0].second}, [&] { return embed.forward(std::vector<std::int64_t>{1, 3, 3}); });
+}
+
+TEST_CASE("spectral_norm: fused and folded paths use the normalised weight", "[nn][spectral_norm][fuse]") {
+  manual_seed(33);
+  nn::Sequential<float> net;
+  auto& conv = net.add<nn::Conv2D>(3, 4, 3, 1, 1);
+  nn::spectral_norm(conv);
+  net.add<nn::LeakyReLU>(0.2);
+  CHECK(net.fusion().find("(fused)") != std::string::npos);
+  Rng rng(33);
+  const Var<float> x(Tensor<float>::randn({2, 3, 6, 6}, rng));
+  net.eval();  // no power iteration: the two passes see the same σ
+  const Tensor<float> fused = net.forward(x).value();
+  const Tensor<float> separate = net[1].forward(net[0].forward(x)).value();
+  CHECK(fused.to_vector() == separate.to_vector());
+  const Tensor<float> plain = leaky_relu(conv2d(x, Var<float>(conv.weight.value()), conv.bias, 1, 1), 0.2).value();
+  CHECK(fused.to_vector() == plain.to_vector());
+}
+
+TEST_CASE("ConditionalBatchNorm: with every label k it is BatchNorm with weight γ[k] and bias β[k]; gradients", "[nn][batchnorm][gradcheck]") {
+  Rng rng(34);
+  nn::ConditionalBatchNorm<double> cbn(3, 4);
+  cbn.weight.value() = Tensor<double>::randn({4, 3}, rng);
+  cbn.bias.value() = Tensor<double>::randn({4, 3}, rng);
+  const Tensor<double> x = Tensor<double>::randn({5, 3, 2, 2}, rng);
+  for (std::int64_t k = 0; k < 4; ++k) {
+    nn::BatchNorm<double> bn(3);
+    for (std::size_t c = 0; c < 3; ++c) bn.weight.value()[c] = cbn.weight.value().at(k, c), bn.bias.value()[c] = cbn.bias.value().at(k, c);
+    cbn.running_mean.value() = Tensor<double>::zeros({3});
+    cbn.running_var.value() = Tensor<double>::ones({3});
+    const Tensor<double> got = cbn.forward(Var<double>(x), std::vector<std::int64_t>(5, k)).value();
+    const Tensor<double> expected = bn.forward(Var<double>(x)).value();
+    for (std::size_t i = 0; i < x.size(); ++i) CHECK(got[i] == Approx(expected[i]).margin(1e-12));
+    CHECK(cbn.running_mean.value().to_vector() == bn.running_mean.value().to_vector());
+    CHECK(cbn.running_var.value().to_vector() == bn.running_var.value().to_vector());
+  }
+  const std::vector<std::int64_t> labels{0, 3, 1, 3, 2};
+  Var<double> input(x, true);
+  check_gradients("ConditionalBatchNorm", {input, cbn.weight, cbn.bias}, [&] { return cbn.forward(input, labels); });
+  CHECK_THROWS_WITH(cbn.forward(input, {0, 1}), Catch::Contains("2 labels for a batch of 5"));
+}
+
+TEST_CASE("MinibatchStd: the batch's spread as one more feature map, by hand; gradients", "[nn][gradcheck]") {
+  // two images of one channel, 1×2: values (0, 2) and (2, 4): per position the std over the
+  // group of 2 is 1 (population std), so the feature is 1 everywhere
+  nn::MinibatchStd<double> std_layer(2);
+  const Var<double> x(Tensor<double>({2, 1, 1, 2}, {0, 2, 2, 4}));
+  const Tensor<double> y = std_layer.forward(x).value();
+  REQUIRE(y.shape() == Shape{2, 2, 1, 2});
+  CHECK(y.at(0, 0, 0, 1) == 2);
+  CHECK(y.at(0, 1, 0, 0) == Approx(1.0).margin(1e-7));
+  CHECK(y.at(1, 1, 0, 1) == Approx(1.0).margin(1e-7));
+  Rng rng(35);
+  Var<double> input(Tensor<double>::randn({4, 3, 2, 2}, rng), true);
+  nn::MinibatchStd<double> groups_of_two(2);
+  check_gradients("MinibatchStd", {input}, [&] { return groups_of_two.forward(input); });
 }

@@ -201,7 +201,7 @@ TEST_CASE("cli: --help prints every flag with its default and changes nothing el
                            "--latent N", "(default: 100)", "--offset N", "(default: -2)", "--sample-only ", "(default: false)",
                            "--name NAME", "(default: run)", "--help"})
     CHECK(usage.find(line) != std::string::npos);
-  CHECK(count(usage, "\n  --") == 16);  // 10 common flags, 5 of the example's, --help
+  CHECK(count(usage, "\n  --") == 17);  // 11 common flags, 5 of the example's, --help
 }
 
 TEST_CASE("cli: --threads sets tessera's thread count", "[train]") {

@@ -13,6 +13,7 @@
 #include "core/allocator.hpp"
 #include "core/error.hpp"
 #include "core/flops.hpp"
+#include "core/memory_budget.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
 #include "core/shape.hpp"
@@ -32,6 +33,7 @@
 
 #include "nn/activations.hpp"
 #include "nn/batchnorm.hpp"
+#include "nn/conditional_batchnorm.hpp"
 #include "nn/conv2d.hpp"
 #include "nn/conv2d_transpose.hpp"
 #include "nn/dense.hpp"
@@ -41,11 +43,13 @@
 #include "nn/fuse.hpp"
 #include "nn/init.hpp"
 #include "nn/losses.hpp"
+#include "nn/minibatch_std.hpp"
 #include "nn/module.hpp"
 #include "nn/padding.hpp"
 #include "nn/pooling.hpp"
 #include "nn/reshape.hpp"
 #include "nn/sequential.hpp"
+#include "nn/spectral_norm.hpp"
 
 #include "optim/adam.hpp"
 #include "optim/clip.hpp"
@@ -76,13 +80,18 @@
 
 // metrics
 #include "metrics/classification.hpp"
+#include "metrics/diversity.hpp"
 #include "metrics/frechet.hpp"
+#include "metrics/precision_recall.hpp"
 
 // train
 #include "train/canvas.hpp"
 #include "train/cli.hpp"
 #include "train/data.hpp"
+#include "train/gan_flags.hpp"
+#include "train/gan_judge.hpp"
 #include "train/metrics_log.hpp"
+#include "train/output_folder.hpp"
 #include "train/plot.hpp"
 #include "train/progress.hpp"
 #include "train/interrupt.hpp"

@@ -42,7 +42,8 @@ enum class OnError {
 };
 
 struct ImageFolderOptions {
-  int channels = 3;             // 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA, converted from what files store
+  int channels = 3;             // 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA, converted from what files store;
+                                // 0: the data's own, 1 if every image is gray (with or without alpha), else 3
   std::size_t image_size = 0;   // 0: keep each file's size. Otherwise every image is resized so its
                                 // shorter side is image_size (aspect kept), then centre-cropped
                                 // to image_size × image_size (torchvision Resize + CenterCrop).
@@ -71,10 +72,11 @@ class ImageFolder : public Dataset {
 
   explicit ImageFolder(const std::string& root, Options options = {})
       : root_(root), options_(options), state_(std::make_unique<GetState>()) {
-    TESSERA_CHECK(options.channels >= 1 && options.channels <= 4,
-                  "ImageFolder: " << root << ": channels must be 1, 2, 3 or 4, got " << options.channels);
+    TESSERA_CHECK(options.channels >= 0 && options.channels <= 4,
+                  "ImageFolder: " << root << ": channels must be 0 (the data's own), 1, 2, 3 or 4, got " << options.channels);
     find_files();
     check_headers();
+    if (options_.channels == 0) options_.channels = all_gray_ ? 1 : 3;
     if (options_.preload) preload_all();
     report_skipped();
     TESSERA_CHECK(!files_.empty(), "ImageFolder: " << root << ": no readable images in " << classes_.size()
@@ -212,13 +214,14 @@ class ImageFolder : public Dataset {
   // Why the header of `path` is unreadable, or "" if it is fine. Reads the first 4 KiB, which
   // hold nearly every file's header; a JPEG with large metadata before its frame header is
   // read further, 16 times as much each time.
-  static std::string header_problem(const std::string& path) {
+  static std::string header_problem(const std::string& path, int& channels) {
     try {
       const std::size_t most = std::size_t(1) << 28;  // past 256 MiB without a header: give up
       for (std::size_t limit = 4096;; limit *= 16) {
         const io::Bytes bytes = read_prefix(path, limit);
         int w = 0, h = 0, c = 0;
         if (stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &c)) {
+          channels = c;
           if (w > 0 && h > 0) return "";
           return path + ": image header claims size " + std::to_string(w) + "x" + std::to_string(h);
         }
@@ -232,11 +235,14 @@ class ImageFolder : public Dataset {
   void check_headers() {
     std::vector<File> readable;
     for (auto& file : files_) {
-      const std::string problem = header_problem(file.path);
-      if (problem.empty())
+      int channels = 0;
+      const std::string problem = header_problem(file.path, channels);
+      if (problem.empty()) {
         readable.push_back(std::move(file));
-      else
+        all_gray_ = all_gray_ && channels <= 2;
+      } else {
         skip_at_construction(file.path, problem);
+      }
     }
     files_ = std::move(readable);
   }
@@ -320,6 +326,7 @@ class ImageFolder : public Dataset {
   std::vector<File> files_;
   std::vector<Tensor<float>> preloaded_;  // empty unless options.preload
   std::string first_problem_;
+  bool all_gray_ = true;  // every readable file stores gray (with or without alpha)
   std::unique_ptr<GetState> state_;
 };
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../nn/conditional_batchnorm.hpp"
 #include "../nn/embedding.hpp"
 #include "../nn/init.hpp"
 #include "../ops/elementwise.hpp"
@@ -30,12 +31,26 @@ struct CganConfig {
   std::size_t channels = 3;      // 1 or 3
   std::size_t latent = 100;      // width of z
   std::size_t num_classes = 8;   // labels 0 .. num_classes − 1
-  std::size_t embed_dim = 50;    // width of each class's learned vector
+  std::size_t embed_dim = 50;    // width of each class's learned vector (G's, without conditional_batch_norm)
+  // G told the class by class-conditional BatchNorm (nn::ConditionalBatchNorm: γ and β per
+  // class, as SNGAN's and BigGAN's generators) instead of an embedding beside z.
+  bool conditional_batch_norm = false;
+  bool spectral_norm = false;    // as DcganConfig's: SN on every D layer (the projection too), no BatchNorm
+  bool minibatch_std = false;
+  double dropout = 0.5;
+
+  /// The DCGAN configuration of the networks' bodies.
+  DcganConfig dcgan() const {
+    DcganConfig d;
+    d.image_size = image_size, d.channels = channels, d.latent = latent;
+    d.spectral_norm = spectral_norm, d.minibatch_std = minibatch_std, d.dropout = dropout;
+    return d;
+  }
 };
 
 namespace detail {
 inline void check_cgan_config(const CganConfig& c) {
-  check_dcgan_config("ConditionalGan", {c.image_size, c.channels, c.latent});
+  check_dcgan_config("ConditionalGan", c.dcgan());
   TESSERA_CHECK(c.num_classes > 0 && c.embed_dim > 0,
                 "ConditionalGan: num_classes and embed_dim must be positive, got " << c.num_classes << " and " << c.embed_dim);
 }
@@ -46,18 +61,34 @@ inline void check_labels(const char* model, std::size_t n, const std::vector<std
 }
 }  // namespace detail
 
-/// G(z, y): noise (N, latent) and N labels → images (N, channels, S, S) in [−1, 1].
+/// G(z, y): noise (N, latent) and N labels → images (N, channels, S, S) in [−1, 1]. The class is
+/// an embedding concatenated to z, or (conditional_batch_norm) the γ and β of every BatchNorm.
 template <class T>
 class ConditionalGenerator : public nn::Module<T> {
  public:
-  std::shared_ptr<nn::Embedding<T>> embed;
+  std::shared_ptr<nn::Embedding<T>> embed;  // without conditional_batch_norm
   std::shared_ptr<nn::Sequential<T>> body;
 
   explicit ConditionalGenerator(const CganConfig& config) : config_(config) {
     detail::check_cgan_config(config);
-    embed = this->register_module("embed", std::make_shared<nn::Embedding<T>>(config.num_classes, config.embed_dim));
-    body = this->register_module("body", detail::dcgan_generator_body<T>("ConditionalGenerator", config.image_size,
-                                                                          config.channels, config.latent + config.embed_dim));
+    const char* model = "ConditionalGenerator";
+    if (!config.conditional_batch_norm) {
+      embed = this->register_module("embed", std::make_shared<nn::Embedding<T>>(config.num_classes, config.embed_dim));
+      body = this->register_module("body", detail::dcgan_generator_body<T>(model, config.image_size, config.channels,
+                                                                            config.latent + config.embed_dim));
+      return;
+    }
+    // the DCGAN generator with each BatchNorm made class-conditional
+    body = std::make_shared<nn::Sequential<T>>();
+    const auto plain = detail::dcgan_generator_body<T>(model, config.image_size, config.channels, config.latent);
+    for (std::size_t i = 0; i < plain->size(); ++i) {
+      auto& layer = (*plain)[i];
+      if (auto* norm = dynamic_cast<nn::BatchNorm<T>*>(&layer))
+        body->add(std::make_shared<nn::ConditionalBatchNorm<T>>(norm->weight.shape()[0], config.num_classes));
+      else
+        body->add(plain->child(i));
+    }
+    this->register_module("body", body);
   }
 
   using nn::Module<T>::forward;
@@ -65,11 +96,19 @@ class ConditionalGenerator : public nn::Module<T> {
     TESSERA_CHECK(z.shape().size() == 2 && z.shape()[1] == config_.latent,
                   "ConditionalGenerator: noise z " << z.shape() << " must be (N, " << config_.latent << ")");
     detail::check_labels("ConditionalGenerator", z.shape()[0], labels, config_.num_classes);
-    return body->forward(concat<T>({z, embed->forward(labels)}, 1));  // the class rides along with the noise
+    if (!config_.conditional_batch_norm) return body->forward(concat<T>({z, embed->forward(labels)}, 1));  // the class rides along with the noise
+    Var<T> h = z;
+    for (std::size_t i = 0; i < body->size(); ++i) {
+      auto& layer = (*body)[i];
+      auto* conditional = dynamic_cast<nn::ConditionalBatchNorm<T>*>(&layer);
+      h = conditional ? conditional->forward(h, labels) : layer.forward(h);
+    }
+    return h;
   }
 
   std::string repr() const override {
-    return "ConditionalGenerator(\n  (embed): " + embed->repr() + "\n  (body): " + detail::indent(body->repr()) + "\n)";
+    return "ConditionalGenerator(\n" + (embed ? "  (embed): " + embed->repr() + "\n" : std::string()) + "  (body): " +
+           detail::indent(body->repr()) + "\n)";
   }
 
  private:
@@ -87,8 +126,8 @@ class ConditionalDiscriminator : public nn::Module<T> {
   explicit ConditionalDiscriminator(const CganConfig& config) : config_(config) {
     detail::check_cgan_config(config);
     const char* model = "ConditionalDiscriminator";
-    const std::size_t features = detail::dcgan_feature_size(model, config.image_size);
-    body = this->register_module("body", detail::dcgan_discriminator_features<T>(model, config.image_size, config.channels));
+    const std::size_t features = detail::dcgan_feature_size(model, config.dcgan());
+    body = this->register_module("body", detail::dcgan_discriminator_features<T>(model, config.dcgan()));
     head = this->register_module("head", std::make_shared<nn::Dense<T>>(features, 1));
     embed = this->register_module("embed", std::make_shared<nn::Embedding<T>>(config.num_classes, features));
   }
@@ -125,6 +164,7 @@ class ConditionalGan : public Gan<T> {
     dcgan_init_(*this);
     // like the head's weights: N(0, 1) class directions would swamp the logit (⟨e, φ⟩ ~ √F)
     nn::init::normal_(D->embed->weight.value(), 0.0, 0.02);
+    if (config.spectral_norm) nn::spectral_norm_every_layer(*D);  // the body, head and projection
   }
 
   /// One image per label, of that class.

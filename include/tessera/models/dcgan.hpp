@@ -11,6 +11,7 @@
 //      Conv2D(64, 128, 4, 2, 1) BatchNorm LeakyReLU(0.2)                    32 → 16
 //      Conv2D(128, 128, 4, 2, 1) BatchNorm LeakyReLU(0.2)                   16 → 8
 //      Flatten Dropout(0.5) Dense(128·8·8, 1)                               a logit
+// DcganConfig::spectral_norm makes D SNGAN's: every layer spectrally normalised, no BatchNorm.
 //
 // Kernel 4, stride 2, padding 1 is Keras' padding='same'. Every multiple of 8 gets the same
 // three layers, starting from size / 8 (32: 4×4 → 32×32); 28 halves twice, from 7×7 (MNIST's
@@ -31,8 +32,10 @@
 #include "../nn/dense.hpp"
 #include "../nn/dropout.hpp"
 #include "../nn/init.hpp"
+#include "../nn/minibatch_std.hpp"
 #include "../nn/reshape.hpp"
 #include "../nn/sequential.hpp"
+#include "../nn/spectral_norm.hpp"
 #include "gan.hpp"
 
 namespace tessera::models {
@@ -41,6 +44,12 @@ struct DcganConfig {
   std::size_t image_size = 64;  // 28, or a multiple of 8 from 16
   std::size_t channels = 3;     // 1 (gray) or 3 (RGB)
   std::size_t latent = 100;     // width of the noise vector z
+  // The discriminator: spectral normalisation on every layer and no BatchNorm (SNGAN's, Miyato
+  // et al. 2018); the minibatch standard deviation as one more feature map before its last
+  // layer (Karras et al. 2018); dropout before its last layer.
+  bool spectral_norm = false;
+  bool minibatch_std = false;
+  double dropout = 0.5;
 };
 
 namespace detail {
@@ -60,6 +69,7 @@ inline void check_dcgan_config(const char* model, const DcganConfig& config) {
   TESSERA_CHECK(config.channels == 1 || config.channels == 3,
                 model << ": channels must be 1 or 3, got " << config.channels);
   TESSERA_CHECK(config.latent > 0, model << ": latent size must be positive");
+  TESSERA_CHECK(config.dropout >= 0 && config.dropout < 1, model << ": dropout must be in [0, 1), got " << config.dropout);
   dcgan_layout(model, config.image_size);
 }
 
@@ -89,38 +99,38 @@ std::shared_ptr<nn::Sequential<T>> dcgan_generator_body(const char* model, std::
   return G;
 }
 
-/// D's features, (in_channels, size, size) → a flat (128·start·start) vector: channels 64,
-/// then 128, Flatten, Dropout(0.5).
+/// D's features, (channels, size, size) → a flat vector (dcgan_feature_size): channels 64, then
+/// 128, each layer halving the size; BatchNorm after all but the first (unless spectral_norm),
+/// the minibatch spread if asked, Flatten, Dropout.
 template <class T>
-std::shared_ptr<nn::Sequential<T>> dcgan_discriminator_features(const char* model, std::size_t image_size,
-                                                                std::size_t in_channels) {
-  const DcganLayout layout = dcgan_layout(model, image_size);
+std::shared_ptr<nn::Sequential<T>> dcgan_discriminator_features(const char* model, const DcganConfig& config) {
+  const DcganLayout layout = dcgan_layout(model, config.image_size);
   auto D = std::make_shared<nn::Sequential<T>>();
-  std::size_t in = in_channels;
+  std::size_t in = config.channels;
   for (std::size_t i = 0; i < layout.ups; ++i) {
     const std::size_t out = i == 0 ? 64 : 128;
     D->template add<nn::Conv2D>(in, out, 4, 2, 1);  // halves the size
-    if (i > 0) D->template add<nn::BatchNorm>(out);  // none on the input layer (Radford et al.)
+    if (i > 0 && !config.spectral_norm) D->template add<nn::BatchNorm>(out);  // none on the input layer (Radford et al.)
     D->template add<nn::LeakyReLU>(0.2);
     in = out;
   }
+  if (config.minibatch_std) D->template add<nn::MinibatchStd>();
   D->template add<nn::Flatten>();
-  D->template add<nn::Dropout>(0.5);
+  if (config.dropout > 0) D->template add<nn::Dropout>(config.dropout);
   return D;
 }
 
 /// Width of dcgan_discriminator_features' output.
-inline std::size_t dcgan_feature_size(const char* model, std::size_t image_size) {
-  const DcganLayout layout = dcgan_layout(model, image_size);
-  return 128 * layout.start * layout.start;
+inline std::size_t dcgan_feature_size(const char* model, const DcganConfig& config) {
+  const DcganLayout layout = dcgan_layout(model, config.image_size);
+  return (128 + (config.minibatch_std ? 1 : 0)) * layout.start * layout.start;
 }
 
-/// D from (in_channels, size, size) to one logit: the features, then Dense(features, 1).
+/// D from (channels, size, size) to one logit: the features, then Dense(features, 1).
 template <class T>
-std::shared_ptr<nn::Sequential<T>> dcgan_discriminator_body(const char* model, std::size_t image_size,
-                                                            std::size_t in_channels) {
-  auto D = dcgan_discriminator_features<T>(model, image_size, in_channels);
-  D->template add<nn::Dense>(dcgan_feature_size(model, image_size), 1);
+std::shared_ptr<nn::Sequential<T>> dcgan_discriminator_body(const char* model, const DcganConfig& config) {
+  auto D = dcgan_discriminator_features<T>(model, config);
+  D->template add<nn::Dense>(dcgan_feature_size(model, config), 1);
   return D;
 }
 
@@ -144,7 +154,7 @@ std::shared_ptr<nn::Sequential<T>> dcgan_generator(const DcganConfig& config) {
 template <class T>
 std::shared_ptr<nn::Sequential<T>> dcgan_discriminator(const DcganConfig& config) {
   detail::check_dcgan_config("dcgan_discriminator", config);
-  return detail::dcgan_discriminator_body<T>("dcgan_discriminator", config.image_size, config.channels);
+  return detail::dcgan_discriminator_body<T>("dcgan_discriminator", config);
 }
 
 /// Radford et al.'s initialisation: every convolution and Dense weight N(0, 0.02), BatchNorm
@@ -173,6 +183,7 @@ class Dcgan : public Gan<T> {
     G = this->register_module("generator", dcgan_generator<T>(config));
     D = this->register_module("discriminator", dcgan_discriminator<T>(config));
     dcgan_init_(*this);
+    if (config.spectral_norm) nn::spectral_norm_every_layer(*D);  // after the init: weight_orig takes it
   }
 
   /// `labels` are ignored: an unconditional GAN.

@@ -1,9 +1,13 @@
 // tessera/models/gan_trainer.hpp — GanTrainer<T>: the alternating GAN update of the PyTorch
 // DCGAN tutorial, for any Gan (Dcgan, ConditionalGan), with an Adam optimizer for each network.
-// Each step, on a real batch and a fake batch G(z), z ~ N(0, 1):
-//   D: loss_D = bce_logits(D(real), 1 or 0.9) + bce_logits(D(fake.detach()), 0)
-//   G: loss_G = bce_logits(D(fake), 1) with D frozen (its parameters get no gradient)
-// then G's weights are folded into their running average, which sample() draws from.
+// Each step, on a real batch and a fake batch G(z), z ~ N(0, 1), with D's outputs d:
+//   D: loss_D = loss on D(real) + loss on D(fake.detach())
+//   G: loss_G on D(fake), with D frozen (its parameters get no gradient)
+// then G's weights are folded into their running average, which sample() draws from. The
+// losses (GanLoss; target t = 1, or 0.9 with one-sided label smoothing):
+//   non_saturating (Goodfellow et al. 2014): D bce(d_real, t) + bce(d_fake, 0), G bce(d_fake, 1)
+//   hinge (Lim & Ye 2017; SNGAN): D mean relu(1 − d_real) + mean relu(1 + d_fake), G −mean d_fake
+//   least_squares (Mao et al. 2017): D ½ mean (d_real − t)² + ½ mean d_fake², G ½ mean (d_fake − 1)²
 // With diff_augment, D sees every batch, real and fake, through DiffAugment in both updates.
 // Real images are expected in [−1, 1], the generator's tanh range (to_tanh_range).
 #pragma once
@@ -18,6 +22,8 @@
 #include "../nn/batchnorm.hpp"
 #include "../nn/freeze.hpp"
 #include "../nn/losses.hpp"
+#include "../ops/elementwise.hpp"
+#include "../ops/reduce.hpp"
 #include "../optim/adam.hpp"
 #include "../optim/clip.hpp"
 #include "../optim/weight_average.hpp"
@@ -27,7 +33,11 @@
 
 namespace tessera::models {
 
+/// What the two networks minimise (the top of this file).
+enum class GanLoss { non_saturating, hinge, least_squares };
+
 struct GanTrainerOptions {
+  GanLoss loss = GanLoss::non_saturating;
   double lr_g = 2e-4, lr_d = 2e-4;  // Radford et al.'s learning rate, for both networks
   double beta1 = 0.5, beta2 = 0.999;  // β1 = 0.5: the default 0.9 made their training oscillate
   bool label_smoothing = false;     // one-sided (Salimans et al. 2016): D's real target 0.9, fakes stay 0
@@ -47,8 +57,39 @@ struct GanTrainerOptions {
   bool diff_augment = false;
 };
 
-/// One step's numbers: the losses, and D's mean probability "real" on the real and fake batch
-/// (before D's update), the tutorial's D(x) and D(G(z)).
+/// D's loss on a batch of its outputs d for real or fake images (the top of this file); `target`
+/// is the real images' (1, or 0.9 with one-sided label smoothing).
+template <class T>
+Var<T> gan_d_loss(GanLoss loss, const Var<T>& d, bool real, T target = T(1)) {
+  const T aim = real ? target : T(0);
+  switch (loss) {
+    case GanLoss::hinge:
+      return mean(relu(T(1) + (real ? -d : d)));
+    case GanLoss::least_squares:
+      return T(0.5) * mean(pow(d - aim, 2));
+    case GanLoss::non_saturating:
+      break;
+  }
+  return nn::bce_with_logits(d, Tensor<T>::full(d.shape(), aim));
+}
+
+/// G's loss on D's outputs d for its images.
+template <class T>
+Var<T> gan_g_loss(GanLoss loss, const Var<T>& d) {
+  switch (loss) {
+    case GanLoss::hinge:
+      return -mean(d);
+    case GanLoss::least_squares:
+      return T(0.5) * mean(pow(d - T(1), 2));
+    case GanLoss::non_saturating:
+      break;
+  }
+  return nn::bce_with_logits(d, Tensor<T>::ones(d.shape()));
+}
+
+/// One step's numbers: the losses, and D's mean output on the real and fake batch (before D's
+/// update): its probability "real" for the non-saturating loss (the tutorial's D(x) and
+/// D(G(z))), its raw score for the others.
 struct GanStepLosses {
   double loss_d = 0, loss_g = 0, d_real = 0, d_fake = 0;
 };
@@ -95,22 +136,21 @@ class GanTrainer {
   /// its backward before the next one starts: the gradients add up to those of the summed
   /// loss, and only one of D's graphs is alive at a time. Fills loss_d, d_real and d_fake.
   GanStepLosses d_step(const Tensor<T>& real, const Var<T>& fake, const std::vector<std::int64_t>& labels) {
-    const T real_label = options_.label_smoothing ? T(options_.smooth_real_label) : T(1);
     opt_d_.zero_grad();
     const Var<T> real_logits = discriminate(Var<T>(real), labels);
-    Var<T> loss_real = nn::bce_with_logits(real_logits, Tensor<T>::full(real_logits.shape(), real_label));
+    Var<T> loss_real = d_loss(real_logits, /*real=*/true);
     require_finite("discriminator", loss_real);
     loss_real.backward();
     const Var<T> fake_logits = discriminate(fake.detach(), labels);
-    Var<T> loss_fake = nn::bce_with_logits(fake_logits, Tensor<T>::zeros(fake_logits.shape()));
+    Var<T> loss_fake = d_loss(fake_logits, /*real=*/false);
     require_finite("discriminator", loss_fake);
     loss_fake.backward();
     clip_gradients(gan_.discriminator());
     opt_d_.step();
     GanStepLosses out;
     out.loss_d = double(loss_real.value().item()) + double(loss_fake.value().item());
-    out.d_real = mean_probability(real_logits.value());
-    out.d_fake = mean_probability(fake_logits.value());
+    out.d_real = mean_output(real_logits.value());
+    out.d_fake = mean_output(fake_logits.value());
     return out;
   }
 
@@ -122,7 +162,7 @@ class GanTrainer {
     nn::FreezeGuard<T> frozen(gan_.discriminator());
     opt_g_.zero_grad();
     const Var<T> logits = discriminate(fake, labels);
-    Var<T> loss = nn::bce_with_logits(logits, Tensor<T>::ones(logits.shape()));
+    Var<T> loss = g_loss(logits);
     require_finite("generator", loss);
     loss.backward();
     clip_gradients(gan_.generator());
@@ -187,9 +227,15 @@ class GanTrainer {
     if (options_.clip_grad_value > 0) optim::clip_grad_value_(network.parameters(), options_.clip_grad_value);
   }
 
-  static double mean_probability(const Tensor<T>& logits) {
+  Var<T> d_loss(const Var<T>& d, bool real) const {
+    return gan_d_loss(options_.loss, d, real, options_.label_smoothing ? T(options_.smooth_real_label) : T(1));
+  }
+  Var<T> g_loss(const Var<T>& d) const { return gan_g_loss(options_.loss, d); }
+
+  /// D's mean probability "real" (non-saturating), or its mean raw output.
+  double mean_output(const Tensor<T>& logits) const {
     double sum = 0;
-    for (T v : logits) sum += 1.0 / (1.0 + std::exp(-double(v)));
+    for (T v : logits) sum += options_.loss == GanLoss::non_saturating ? 1.0 / (1.0 + std::exp(-double(v))) : double(v);
     return sum / double(logits.size());
   }
 

@@ -40,6 +40,7 @@ class Conv2D : public Module<T>, public EpilogueLayer<T>, public FoldingLayer<T>
   Var<T> forward_fused(const Var<T>& x, Rectifier rectifier, std::size_t pool) final {
     TESSERA_CHECK(pool == 0, repr() << ": no max-pool in the convolution's op (only when folded)");
     check_same_padding(x);
+    this->run_forward_pre_hooks();
     return conv2d(x, weight, bias, stride_, padding_, rectifier);
   }
 
@@ -56,6 +57,7 @@ class Conv2D : public Module<T>, public EpilogueLayer<T>, public FoldingLayer<T>
     TESSERA_CHECK(scale.shape() == Shape{out_} && shift.shape() == Shape{out_},
                   repr() << ": folded scale " << scale.shape() << " and shift " << shift.shape() << " for " << out_ << " channels");
     check_same_padding(x);
+    this->run_forward_pre_hooks();
     const ConvGeometry g = detail::conv2d_geometry(x, weight, bias, stride_, padding_, rectifier);
     TESSERA_CHECK(max_pool <= std::min(g.out_height, g.out_width),
                   "MaxPool2D(" << max_pool << ") after " << repr() << ": window larger than its input " << g.out_height

@@ -31,6 +31,7 @@ class Conv2DTranspose : public Module<T> {
   }
 
   Var<T> forward(const Var<T>& x) override {
+    this->run_forward_pre_hooks();
     return conv2d_transpose(x, weight, bias, stride_, padding_, output_padding_);
   }
 

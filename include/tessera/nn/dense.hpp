@@ -25,6 +25,7 @@ class Dense : public Module<T> {
   Var<T> forward(const Var<T>& x) override {
     TESSERA_CHECK(x.shape().size() == 2 && x.shape()[1] == in_,
                   repr() << ": expected input (N, " << in_ << "), got " << x.shape());
+    this->run_forward_pre_hooks();
     return linear(x, weight, bias);
   }
 

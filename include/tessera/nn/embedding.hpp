@@ -24,7 +24,10 @@ class Embedding : public Module<T> {
   }
 
   /// labels → (len, dim).
-  Var<T> forward(const std::vector<std::int64_t>& labels) { return embedding(weight, labels); }
+  Var<T> forward(const std::vector<std::int64_t>& labels) {
+    this->run_forward_pre_hooks();
+    return embedding(weight, labels);
+  }
 
   /// The same from a tensor of whole-numbered labels (any shape, read in order), so the
   /// layer can sit in a Sequential.

@@ -91,6 +91,26 @@ class Module {
     buffers_.emplace_back(name, Var<T>(std::move(value), false));
     return buffers_.back().second;
   }
+  /// Removes the parameter `name` and returns it: a parametrization (spectral_norm) registers
+  /// its value again under its own names, as PyTorch's do.
+  Var<T> take_parameter(const std::string& name) {
+    for (auto it = parameters_.begin(); it != parameters_.end(); ++it)
+      if (it->first == name) {
+        Var<T> p = it->second;
+        parameters_.erase(it);
+        return p;
+      }
+    TESSERA_FAIL(repr() << ": no parameter \"" << name << "\"");
+  }
+
+  /// Adds a function run at the start of this module's forward (PyTorch's forward pre-hook): a
+  /// parametrization recomputing a weight from its own parameters and buffers. The layers
+  /// spectral_norm applies to run them in every forward path (plain, fused, folded).
+  void add_forward_pre_hook(std::function<void(Module&)> hook) { pre_hooks_.push_back(std::move(hook)); }
+  void run_forward_pre_hooks() {
+    for (auto& hook : pre_hooks_) hook(*this);
+  }
+
   /// Registers a child; its names get the prefix "name.".
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
@@ -124,6 +144,7 @@ class Module {
   std::vector<std::pair<std::string, Var<T>>> parameters_;
   std::vector<std::pair<std::string, Var<T>>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::vector<std::function<void(Module&)>> pre_hooks_;
   bool training_ = true;
 };
 

@@ -53,9 +53,11 @@ class Sequential : public Module<T> {
   std::string fusion() const { return describe(layers_, plan_fusion(layers_, !grad_enabled())); }
 
   std::size_t size() const { return layers_.size(); }
-  Module<T>& operator[](std::size_t i) {
+  Module<T>& operator[](std::size_t i) { return *child(i); }
+  /// Layer i, shared (to build another network from it).
+  const std::shared_ptr<Module<T>>& child(std::size_t i) const {
     TESSERA_CHECK(i < layers_.size(), "Sequential: layer " << i << " of " << layers_.size());
-    return *layers_[i];
+    return layers_[i];
   }
 
   /// Multi-line listing, as PyTorch prints a Sequential.

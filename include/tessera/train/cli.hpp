@@ -49,6 +49,7 @@ class UsageError : public Error {
 struct Options {
   std::string data;              // --data: image folder, one subfolder per class; empty: procedural textures
   std::size_t image_size = 32;   // --image-size: side of the square images, in pixels
+  std::size_t channels = 0;      // --channels: 1 (gray) or 3 (RGB); 0: the data's own
   std::size_t epochs = 10;       // --epochs
   std::size_t batch = 64;        // --batch: images per step
   double lr = 1e-3;              // --lr: learning rate
@@ -180,6 +181,7 @@ class Cli {
              [&o] { return o.data.empty() ? std::string("built-in procedural textures") : o.data; },
              [&o](const std::string& v) { o.data = v; }, [&o] { return o.data; });
     add("--image-size", o.image_size, "side of the square training images, in pixels", Require::positive);
+    add("--channels", o.channels, "1 (gray) or 3 (RGB); 0: the data's own (gray if every image is gray)");
     add("--epochs", o.epochs, "epochs to train");
     add("--batch", o.batch, "images per training step", Require::positive);
     add("--lr", o.lr, "learning rate", Require::positive);
@@ -211,7 +213,12 @@ class Cli {
     add_flag(flag, std::is_same_v<T, bool> ? "" : value_name, help, [&value] { return detail::show(value); },
              [&value, flag, require](const std::string& text) { value = detail::parse_value<T>(flag, text, require); },
              [&value] { return detail::exact(value); },
-             [flag](const std::string& text) { return detail::show(detail::parse_value<T>(flag, text)); });
+             [flag](const std::string& text) { return detail::show(detail::parse_value<T>(flag, text)); },
+             [&value, flag](const std::string& text) { value = detail::parse_value<T>(flag, text); });
+  }
+
+  /// Replaces a flag's help text (an example's own meaning of a common flag).
+  void describe(const std::string& flag, const std::string& help) { find_mutable(flag).help = help;
   }
 
   /// Parses argv[1..argc). On --help (or -h) anywhere, prints usage() to `help_out`, sets
@@ -282,6 +289,7 @@ class Cli {
     std::function<void(const std::string&)> set;
     std::function<std::string()> exact;          // the current value, exactly (what a checkpoint records)
     std::function<std::string(const std::string&)> shown;  // an exact text as usage() would show it
+    std::function<void(const std::string&)> restore;       // sets a recorded value (a default may lie outside `require`)
     Kind kind = Kind::kept;
   };
 
@@ -297,14 +305,17 @@ class Cli {
 
   void add_flag(const std::string& name, const std::string& value_name, const std::string& help,
                 std::function<std::string()> show_default, std::function<void(const std::string&)> set,
-                std::function<std::string()> exact = {}, std::function<std::string(const std::string&)> shown = {}) {
+                std::function<std::string()> exact = {}, std::function<std::string(const std::string&)> shown = {},
+                std::function<void(const std::string&)> restore = {}) {
     TESSERA_CHECK(detail::starts_with(name, "--") && name.size() > 2 && name.find('=') == std::string::npos,
                   "Cli::add: flag '" << name << "' must look like --name");
     TESSERA_CHECK(name != "--help" && std::none_of(flags_.begin(), flags_.end(), [&](const Flag& f) { return f.name == name; }),
                   "Cli::add: flag " << name << " is already defined");
     if (!exact) exact = show_default;
     if (!shown) shown = [](const std::string& text) { return text; };
-    flags_.push_back({name, value_name, help, std::move(show_default), std::move(set), std::move(exact), std::move(shown)});
+    if (!restore) restore = set;
+    flags_.push_back({name, value_name, help, std::move(show_default), std::move(set), std::move(exact), std::move(shown),
+                      std::move(restore)});
   }
 
   Flag& find_mutable(const std::string& name) {
@@ -333,7 +344,7 @@ class Cli {
       const auto f = std::find_if(flags_.begin(), flags_.end(), [&](const Flag& flag) { return flag.name == name; });
       if (f == flags_.end() || f->kind == Kind::run_local) continue;  // a flag this program no longer has
       if (!options_.was_given(name)) {
-        f->set(value);
+        f->restore(value);
         continue;
       }
       if (f->exact() == value) continue;
@@ -366,6 +377,8 @@ class Cli {
     };
     if (!options_.data.empty() && !std::filesystem::is_directory(options_.data, error))
       throw UsageError("--data: '" + options_.data + "' is not a directory" + reason());
+    if (options_.channels != 0 && options_.channels != 1 && options_.channels != 3)
+      throw UsageError("--channels: expected 0, 1 or 3, got " + std::to_string(options_.channels));
     if (options_.threads > 1024)  // OpenMP would try to start them all, and abort
       throw UsageError("--threads: at most 1024, got " + std::to_string(options_.threads));
     if (options_.out.empty()) throw UsageError("--out: expected a directory, got ''");

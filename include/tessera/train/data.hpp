@@ -20,14 +20,22 @@
 
 namespace tessera::train {
 
-/// RGB images of --image-size: the image folder --data names (resized and centre-cropped), or
-/// without --data `procedural_samples` built-in textures drawn from --seed.
+/// Images of --image-size with --channels (0: the data's own; the built-in textures are RGB):
+/// the image folder --data names (resized and centre-cropped), or without --data
+/// `procedural_samples` built-in textures drawn from --seed.
 inline std::unique_ptr<data::Dataset> open_dataset(const Options& opt, std::size_t procedural_samples) {
   if (opt.data.empty())
-    return std::make_unique<data::ProceduralTextures>(procedural_samples, opt.image_size, 3, opt.seed);
+    return std::make_unique<data::ProceduralTextures>(procedural_samples, opt.image_size, opt.channels ? opt.channels : 3, opt.seed);
   data::ImageFolderOptions images;
   images.image_size = opt.image_size;
+  images.channels = int(opt.channels);
   return std::make_unique<data::ImageFolder>(opt.data, images);
+}
+
+/// The channels of a dataset's images (its first image's).
+inline std::size_t channels_of(const data::Dataset& dataset) {
+  TESSERA_CHECK(dataset.size() > 0, "the dataset is empty");
+  return dataset.get(0).image.shape()[0];
 }
 
 /// A seeded split holding out `fraction` of the images; an Error unless at least a --batch is
