@@ -11,6 +11,8 @@
 //
 // Workloads (the architectures of the models/ headers):
 //   dcgan64    models::Dcgan 64×64×3 (the Keras original); a step = D on a real and a fake batch, then G through D
+//   sngan64    the same with SNGAN's D (spectral norm on every layer, no BatchNorm, no dropout) and the
+//              hinge loss; sngan64-plain without the spectral norm: the pair measures what SN costs
 //   dcgan28    models::Dcgan 28×28×1 (Dense → 7·7·128, ConvT 128 → 64 → 1; D Conv 1 → 64 → 128, Dense 6272 → 1)
 //   vae32      models::ConvVae 32×32×3, latent 100, squared error + KL
 //   texture64  models::TextureClassifier, 10 classes, 64×64×3 crops, cross-entropy
@@ -51,10 +53,13 @@ Workload make(std::string name, std::shared_ptr<State> state) {
 
 struct GanBench {
   ts::models::Dcgan<float> gan;
-  ts::models::GanTrainer<float> trainer{gan};
+  ts::models::GanTrainer<float> trainer;
   ts::Rng rng{1};
   ts::Tensor<float> real, z;
-  GanBench(std::size_t size, std::size_t channels) : gan({size, channels, 100}) {
+  GanBench(std::size_t size, std::size_t channels) : GanBench(ts::models::DcganConfig{size, channels, 100}, {}) {}
+  GanBench(const ts::models::DcganConfig& config, const ts::models::GanTrainerOptions& options)
+      : gan(config), trainer(gan, options) {
+    const std::size_t size = config.image_size, channels = config.channels;
     real = ts::Tensor<float>::uniform({kBatch, channels, size, size}, rng, -1.f, 1.f);  // G's tanh range
     z = ts::Tensor<float>::randn({kBatch, 100}, rng);
   }
@@ -111,9 +116,16 @@ Workload workload(const std::string& name) {
   ts::manual_seed(0);
   if (name == "dcgan64") return make(name, std::make_shared<GanBench>(64, 3));
   if (name == "dcgan28") return make(name, std::make_shared<GanBench>(28, 1));
+  if (name == "sngan64" || name == "sngan64-plain") {  // SNGAN's D (no BatchNorm, no dropout, hinge), with and without SN
+    ts::models::DcganConfig config{64, 3, 100};
+    config.batch_norm_in_d = false, config.dropout = 0, config.spectral_norm = name == "sngan64";
+    ts::models::GanTrainerOptions options;
+    options.loss = ts::models::GanLoss::hinge, options.beta1 = 0, options.beta2 = 0.9;
+    return make(name, std::make_shared<GanBench>(config, options));
+  }
   if (name == "vae32") return make(name, std::make_shared<VaeBench>());
   if (name == "texture64") return make(name, std::make_shared<TextureBench>());
-  throw ts::train::UsageError("--workload: expected dcgan64, dcgan28, vae32, texture64 or all, got '" + name + "'");
+  throw ts::train::UsageError("--workload: expected dcgan64, dcgan28, vae32, texture64, sngan64, sngan64-plain or all, got '" + name + "'");
 }
 
 /// GFLOP/s of multiply-adds kept in registers, on `threads` threads at once: this machine's
@@ -211,7 +223,8 @@ struct Result {
 };
 
 const char* const kUsage =
-    "usage: tessera_bench [--workload dcgan64|dcgan28|vae32|texture64|all] [--threads 1,2] [--blocks 5] [--steps 3]\n"
+    "usage: tessera_bench [--workload dcgan64|dcgan28|vae32|texture64|sngan64|sngan64-plain|all] [--threads 1,2]\n"
+    "                     [--blocks 5] [--steps 3]\n"
     "                     [--csv] [--profile]\n"
     "  --profile: after the timing, each layer's forward and backward time at the last thread count\n"
     "  --csv: one line per workload and thread count: tessera,workload,threads,steps/s median,min,max,images/s,\n"

@@ -48,7 +48,8 @@ int train(int argc, char** argv) {
   // projection discriminator
   ts::models::CganConfig config{opt.image_size, ts::train::channels_of(*data), latent, classes, embed_dim};
   config.conditional_batch_norm = conditional_bn || gan_flags.recipe == "sngan";
-  config.spectral_norm = recipe.spectral_norm, config.minibatch_std = recipe.minibatch_std, config.dropout = recipe.dropout;
+  config.batch_norm_in_d = recipe.batch_norm_in_d, config.spectral_norm = recipe.spectral_norm;
+  config.minibatch_std = recipe.minibatch_std, config.dropout = recipe.dropout;
   ts::models::ConditionalGan<float> gan(config);
   ts::models::GanTrainer<float> trainer(gan, recipe.trainer);
   ts::Rng noise(opt.seed + 1);  // every step's z

@@ -44,7 +44,8 @@ int train(int argc, char** argv) {
 
   // The model: G and D as in the Keras DCGAN example (SNGAN's D with --recipe sngan)
   ts::models::DcganConfig config{opt.image_size, ts::train::channels_of(*data), latent};
-  config.spectral_norm = recipe.spectral_norm, config.minibatch_std = recipe.minibatch_std, config.dropout = recipe.dropout;
+  config.batch_norm_in_d = recipe.batch_norm_in_d, config.spectral_norm = recipe.spectral_norm;
+  config.minibatch_std = recipe.minibatch_std, config.dropout = recipe.dropout;
   ts::models::Dcgan<float> gan(config);
   ts::models::GanTrainer<float> trainer(gan, recipe.trainer);
   ts::Rng noise(opt.seed + 1);  // every step's z

@@ -597,6 +597,38 @@ TEST_CASE("a PyTorch state dict (numpy.savez) loads and reproduces PyTorch's out
   for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == Approx(expected[i]).margin(1e-5));
 }
 
+namespace {
+/// tests/reference/torch_interop.py's make_sn_model: spectral normalisation on Conv2d(3, 8, 4, 2, 1),
+/// ConvTranspose2d(8, 4, 4, 2, 1) (read along its second axis) and Linear(4·8·8, 1).
+std::shared_ptr<nn::Sequential<float>> torch_like_sn_model() {
+  auto model = std::make_shared<nn::Sequential<float>>();
+  model->add(nn::spectral_norm(std::make_shared<nn::Conv2D<float>>(3, 8, 4, 2, 1)));
+  model->add<nn::LeakyReLU>(0.2);
+  model->add(nn::spectral_norm(std::make_shared<nn::Conv2DTranspose<float>>(8, 4, 4, 2, 1)));
+  model->add<nn::Flatten>();
+  model->add(nn::spectral_norm(std::make_shared<nn::Dense<float>>(4 * 8 * 8, 1)));
+  return model;
+}
+}  // namespace
+
+TEST_CASE("a PyTorch model with spectral_norm (numpy.savez) loads: the same outputs in eval and after a training forward",
+          "[io][npy][spectral_norm]") {
+  auto model = torch_like_sn_model();
+  io::load_npz(*model, fixture("torch_sn_model.npz"));  // weight_orig, weight_u, weight_v, bias: strict
+  const auto io_arrays = io::load_npz<float>(fixture("torch_sn_io.npz"));
+  const Var<float> x(io_arrays.at("x"));
+  NoGradGuard no_grad;
+  model->eval();  // σ from the stored u and v
+  const Tensor<float> y_eval = model->forward(x).value();
+  for (std::size_t i = 0; i < y_eval.size(); ++i) CHECK(y_eval[i] == Approx(io_arrays.at("y_eval")[i]).margin(1e-5));
+  model->train();  // one power iteration each, then σ: PyTorch's u after it, and its output
+  const Tensor<float> y_train = model->forward(x).value();
+  for (std::size_t i = 0; i < y_train.size(); ++i) CHECK(y_train[i] == Approx(io_arrays.at("y_train")[i]).margin(1e-5));
+  const Tensor<float>& u = model->named_buffers()[0].second;
+  REQUIRE(u.size() == io_arrays.at("u_after").size());
+  for (std::size_t i = 0; i < u.size(); ++i) CHECK(u[i] == Approx(io_arrays.at("u_after")[i]).margin(1e-5));
+}
+
 // ---- files for NumPy and PyTorch to check (hidden; run by the ctest scripts) ----------------------
 
 TEST_CASE("export .npy and .npz files for tests/numpy_roundtrip.py", "[.][npy_export]") {
@@ -630,4 +662,10 @@ TEST_CASE("export a model for tests/reference/torch_interop.py", "[.][npz_export
   const Tensor<float> x = Tensor<float>::randn({4, 3, 8, 8}, rng);
   NoGradGuard no_grad;
   io::save_npz<float>(dir + "/tessera_io.npz", {{"x", x}, {"y", (*model)(Var<float>(x)).value()}});
+  // and a spectrally normalised one, its u and v moved by some training forwards
+  auto sn = torch_like_sn_model();
+  for (int i = 0; i < 4; ++i) sn->forward(Var<float>(Tensor<float>::randn({2, 3, 8, 8}, rng)));
+  sn->eval();
+  io::save_npz(*sn, dir + "/tessera_sn_model.npz");
+  io::save_npz<float>(dir + "/tessera_sn_io.npz", {{"x", x}, {"y", sn->forward(Var<float>(x)).value()}});
 }

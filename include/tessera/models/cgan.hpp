@@ -35,7 +35,8 @@ struct CganConfig {
   // G told the class by class-conditional BatchNorm (nn::ConditionalBatchNorm: γ and β per
   // class, as SNGAN's and BigGAN's generators) instead of an embedding beside z.
   bool conditional_batch_norm = false;
-  bool spectral_norm = false;    // as DcganConfig's: SN on every D layer (the projection too), no BatchNorm
+  bool batch_norm_in_d = true;   // as DcganConfig's
+  bool spectral_norm = false;    // as DcganConfig's: SN on every D layer, the projection too
   bool minibatch_std = false;
   double dropout = 0.5;
 
@@ -43,7 +44,7 @@ struct CganConfig {
   DcganConfig dcgan() const {
     DcganConfig d;
     d.image_size = image_size, d.channels = channels, d.latent = latent;
-    d.spectral_norm = spectral_norm, d.minibatch_std = minibatch_std, d.dropout = dropout;
+    d.batch_norm_in_d = batch_norm_in_d, d.spectral_norm = spectral_norm, d.minibatch_std = minibatch_std, d.dropout = dropout;
     return d;
   }
 };

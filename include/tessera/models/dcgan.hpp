@@ -11,7 +11,7 @@
 //      Conv2D(64, 128, 4, 2, 1) BatchNorm LeakyReLU(0.2)                    32 → 16
 //      Conv2D(128, 128, 4, 2, 1) BatchNorm LeakyReLU(0.2)                   16 → 8
 //      Flatten Dropout(0.5) Dense(128·8·8, 1)                               a logit
-// DcganConfig::spectral_norm makes D SNGAN's: every layer spectrally normalised, no BatchNorm.
+// With spectral_norm and without batch_norm_in_d, D is SNGAN's: every layer spectrally normalised.
 //
 // Kernel 4, stride 2, padding 1 is Keras' padding='same'. Every multiple of 8 gets the same
 // three layers, starting from size / 8 (32: 4×4 → 32×32); 28 halves twice, from 7×7 (MNIST's
@@ -44,9 +44,11 @@ struct DcganConfig {
   std::size_t image_size = 64;  // 28, or a multiple of 8 from 16
   std::size_t channels = 3;     // 1 (gray) or 3 (RGB)
   std::size_t latent = 100;     // width of the noise vector z
-  // The discriminator: spectral normalisation on every layer and no BatchNorm (SNGAN's, Miyato
-  // et al. 2018); the minibatch standard deviation as one more feature map before its last
-  // layer (Karras et al. 2018); dropout before its last layer.
+  // The discriminator: BatchNorm after its inner layers (Radford et al.'s; SNGAN's has none);
+  // spectral normalisation on every layer (Miyato et al. 2018); the minibatch standard
+  // deviation as one more feature map before its last layer (Karras et al. 2018); dropout
+  // before its last layer.
+  bool batch_norm_in_d = true;
   bool spectral_norm = false;
   bool minibatch_std = false;
   double dropout = 0.5;
@@ -100,8 +102,8 @@ std::shared_ptr<nn::Sequential<T>> dcgan_generator_body(const char* model, std::
 }
 
 /// D's features, (channels, size, size) → a flat vector (dcgan_feature_size): channels 64, then
-/// 128, each layer halving the size; BatchNorm after all but the first (unless spectral_norm),
-/// the minibatch spread if asked, Flatten, Dropout.
+/// 128, each layer halving the size; BatchNorm after all but the first if asked, the minibatch
+/// spread if asked, Flatten, Dropout.
 template <class T>
 std::shared_ptr<nn::Sequential<T>> dcgan_discriminator_features(const char* model, const DcganConfig& config) {
   const DcganLayout layout = dcgan_layout(model, config.image_size);
@@ -110,7 +112,7 @@ std::shared_ptr<nn::Sequential<T>> dcgan_discriminator_features(const char* mode
   for (std::size_t i = 0; i < layout.ups; ++i) {
     const std::size_t out = i == 0 ? 64 : 128;
     D->template add<nn::Conv2D>(in, out, 4, 2, 1);  // halves the size
-    if (i > 0 && !config.spectral_norm) D->template add<nn::BatchNorm>(out);  // none on the input layer (Radford et al.)
+    if (i > 0 && config.batch_norm_in_d) D->template add<nn::BatchNorm>(out);  // none on the input layer (Radford et al.)
     D->template add<nn::LeakyReLU>(0.2);
     in = out;
   }

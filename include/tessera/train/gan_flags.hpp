@@ -19,6 +19,7 @@ namespace tessera::train {
 /// What a recipe and the flags decide: the trainer's options and the discriminator's form.
 struct GanRecipe {
   models::GanTrainerOptions trainer;
+  bool batch_norm_in_d = true;
   bool spectral_norm = false;
   bool minibatch_std = false;
   double dropout = 0.5;
@@ -50,7 +51,7 @@ struct GanFlags {
     GanRecipe r;
     double lr_g = 2e-4, d_to_g = 1;
     if (recipe == "sngan") {
-      r.spectral_norm = true, r.dropout = 0;
+      r.spectral_norm = true, r.batch_norm_in_d = false, r.dropout = 0;
       r.trainer.loss = models::GanLoss::hinge;
       r.trainer.beta1 = 0, r.trainer.beta2 = 0.9;
       r.trainer.average_decay = 0.999;
